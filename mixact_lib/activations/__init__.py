@@ -1,0 +1,35 @@
+"""Every activation of the three papers, behind one registry.
+
+>>> from mixact_lib.activations import make_activation, available_activations
+>>> act = make_activation("adact")       # paper C
+>>> act = make_activation("mix", norm="abs")  # paper A, another reading of eq. 9
+"""
+from .fixed import Activation
+from .learnable import AReLU, ASigmoid, ATanh, FReLU, PELU, PReLU, SwishBeta
+from .mixture import ADACT_MEMBERS, NORMS, PAPER_A_MEMBERS, AdAct, Mix, normalise
+from .registry import (
+    activation_class,
+    available_activations,
+    canonical_name,
+    has_fast,
+    make_activation,
+    use_reference,
+)
+from .tools import (
+    activation_parameters,
+    activation_sites,
+    describe_activations,
+    dominant,
+    fixed_from,
+    freeze,
+    network_parameters,
+    swap_activations,
+)
+
+__all__ = [
+    "Activation", "AReLU", "ASigmoid", "ATanh", "FReLU", "PELU", "PReLU", "SwishBeta",
+    "Mix", "AdAct", "normalise", "NORMS", "PAPER_A_MEMBERS", "ADACT_MEMBERS",
+    "make_activation", "available_activations", "activation_class", "canonical_name", "has_fast",
+    "use_reference", "activation_parameters", "network_parameters", "activation_sites",
+    "describe_activations", "dominant", "fixed_from", "freeze", "swap_activations",
+]

@@ -1,0 +1,196 @@
+"""Learnable single-function activations: paper B's three and its baselines.
+
+Reference implementations (plain PyTorch, autograd does the rest). Paper B
+(Hu et al.) writes the adaptive form as f_A(z) = b·f(a·z + c) + d (eq. 5) with
+four scalars per layer; AReLU is the exception, max(a·z + c, b·z + d) (eq. 12).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .fixed import Activation
+
+
+def _scalar(value: float) -> nn.Parameter:
+    return nn.Parameter(torch.tensor(float(value)))
+
+
+def _values(t: Tensor) -> float | list[float]:
+    t = t.detach().float().cpu()
+    return t.item() if t.numel() == 1 else t.flatten().tolist()
+
+
+def _channel_view(p: Tensor, x: Tensor) -> Tensor:
+    """Shape a per-channel parameter (C,) to broadcast over dim 1 of x (N, C, ...)."""
+    if p.numel() == 1:
+        return p.reshape(())
+    return p.view(1, -1, *([1] * (x.dim() - 2)))
+
+
+class PReLU(Activation):
+    """PReLU: x for x ≥ 0, α·x otherwise, α learnable (He 2015; paper B baseline, paper C member).
+
+    ``num_parameters`` = 1 shares α across the layer; = C learns one per channel
+    (dim 1), as ``torch.nn.PReLU``. The parameter is named ``weight`` like torch's.
+    """
+
+    name = "prelu"
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25):
+        super().__init__()
+        if num_parameters < 1:
+            raise ValueError(f"prelu needs num_parameters >= 1, got {num_parameters}")
+        self.weight = nn.Parameter(torch.full((int(num_parameters),), float(init)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.where(x >= 0, x, _channel_view(self.weight, x) * x)
+
+    def describe(self) -> dict:
+        return {"slope": _values(self.weight)}
+
+
+class SwishBeta(Activation):
+    """Swish with learnable β: x·σ(β·x) (Ramachandran 2017; paper B baseline "Swish")."""
+
+    name = "swish_beta"
+
+    def __init__(self, beta: float = 1.0):
+        super().__init__()
+        self.beta = _scalar(beta)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.sigmoid(self.beta * x)
+
+    def describe(self) -> dict:
+        return {"beta": _values(self.beta)}
+
+
+def _inverse_softplus(y: float) -> float:
+    return y + math.log(-math.expm1(-y))
+
+
+class PELU(Activation):
+    """Parametric ELU (Trottier 2017; paper B baseline).
+
+    PELU(x) = (a/b)·x for x ≥ 0, a·(exp(x/b) − 1) otherwise, with a, b > 0.
+    Positivity is kept by a softplus reparameterisation a = softplus(a_raw),
+    b = softplus(b_raw), so gradients never vanish at a clipping bound (the
+    original clips at 0.1; softplus is the smooth alternative). ``a`` and ``b``
+    given to the constructor are the *positive* initial values.
+    """
+
+    name = "pelu"
+
+    def __init__(self, a: float = 1.0, b: float = 1.0):
+        super().__init__()
+        if a <= 0 or b <= 0:
+            raise ValueError(f"pelu needs a > 0 and b > 0, got a={a}, b={b}")
+        self.a_raw = _scalar(_inverse_softplus(a))
+        self.b_raw = _scalar(_inverse_softplus(b))
+
+    def positive_params(self) -> tuple[Tensor, Tensor]:
+        return F.softplus(self.a_raw), F.softplus(self.b_raw)
+
+    def forward(self, x: Tensor) -> Tensor:
+        a, b = self.positive_params()
+        # clamp inside exp so the unused branch cannot overflow into inf·0 = NaN gradients
+        negative = a * torch.expm1(torch.clamp(x, max=0.0) / b)
+        return torch.where(x >= 0, (a / b) * x, negative)
+
+    def describe(self) -> dict:
+        a, b = self.positive_params()
+        return {"a": _values(a), "b": _values(b)}
+
+
+class FReLU(Activation):
+    """Flexible ReLU: relu(x) + b, b learnable (Qiu 2018; paper B baseline).
+
+    One scalar b per layer by default; ``num_parameters=C`` learns one per channel.
+    """
+
+    name = "frelu"
+
+    def __init__(self, b: float = 0.0, num_parameters: int = 1):
+        super().__init__()
+        self.b = nn.Parameter(torch.full((int(num_parameters),), float(b)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x) + _channel_view(self.b, x)
+
+    def describe(self) -> dict:
+        return {"b": _values(self.b)}
+
+
+class _AffineWrapped(Activation):
+    """Paper B eq. 5: f_A(z) = b·f(a·z + c) + d with four learnable scalars.
+
+    The default init a = 1, b = 1, c = 0, d = 0 makes f_A start as the classic f.
+    From there every parameter has a non-zero gradient: ∂f_A/∂a = b·f'(·)·z,
+    ∂f_A/∂b = f(·), ∂f_A/∂c = b·f'(·), ∂f_A/∂d = 1.
+    """
+
+    def __init__(self, a: float = 1.0, b: float = 1.0, c: float = 0.0, d: float = 0.0):
+        super().__init__()
+        self.a, self.b, self.c, self.d = _scalar(a), _scalar(b), _scalar(c), _scalar(d)
+
+    @staticmethod
+    def f(x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.b * self.f(self.a * z + self.c) + self.d
+
+    def describe(self) -> dict:
+        return {k: _values(getattr(self, k)) for k in "abcd"}
+
+
+class ASigmoid(_AffineWrapped):
+    """ASigmoid(z) = b·σ(a·z + c) + d  (paper B eq. 10). Init a=1, b=1, c=d=0 → σ."""
+
+    name = "asigmoid"
+    f = staticmethod(torch.sigmoid)
+
+
+class ATanh(_AffineWrapped):
+    """ATanh(z) = b·tanh(a·z + c) + d  (paper B eq. 11). Init a=1, b=1, c=d=0 → tanh."""
+
+    name = "atanh"
+    f = staticmethod(torch.tanh)
+
+
+class AReLU(Activation):
+    """AReLU(z) = max(a·z + c, b·z + d)  (paper B eq. 12).
+
+    Default init a = 1, b = 0, c = 0, d = 0 is exactly ReLU (paper B eq. 13).
+    It is not stuck: the branches differ, so for z > 0 the ``a``-branch wins and
+    ∂/∂a = z, ∂/∂c = 1; for z < 0 the ``b``-branch wins and ∂/∂b = z, ∂/∂d = 1.
+    (Initialising a = b, c = d would tie the branches into the identity, where
+    max's gradient is split arbitrarily and the function never leaves it.)
+    Setting b = 0.25 gives PReLU's start (eq. 14).
+    """
+
+    name = "arelu"
+
+    def __init__(self, a: float = 1.0, b: float = 0.0, c: float = 0.0, d: float = 0.0):
+        super().__init__()
+        if a == b and c == d:
+            raise ValueError(
+                f"arelu init a=b={a}, c=d={c} ties both branches: the function is linear and "
+                "max() cannot separate them. Use distinct slopes, e.g. the default a=1, b=0 (ReLU)."
+            )
+        self.a, self.b, self.c, self.d = _scalar(a), _scalar(b), _scalar(c), _scalar(d)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.maximum(self.a * z + self.c, self.b * z + self.d)
+
+    def describe(self) -> dict:
+        return {k: _values(getattr(self, k)) for k in "abcd"}
+
+
+LEARNABLE_ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls for cls in (PReLU, SwishBeta, PELU, FReLU, ASigmoid, ATanh, AReLU)
+}

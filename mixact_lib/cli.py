@@ -1,0 +1,110 @@
+"""Command line: ``python -m mixact_lib run --paper c --dataset fmnist --activation adact``.
+
+Paper defaults are filled in (see ``mixact_lib.experiments.PAPER_DEFAULTS``);
+every flag overrides one of them. Errors in the input print one line and
+exit with status 2; the results folder is the last line printed on success.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .activations import available_activations
+from .data import DatasetNotFoundError, available_datasets
+from .experiments import PAPERS, paper_config, run
+from .models import available_models
+from .training import OPTIMIZERS, TrainingDivergedError
+
+
+def _json_dict(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {text!r}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"norm\": \"abs\"}}', got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mixact_lib", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train one configuration and write its results folder",
+                       description="Train one configuration; paper defaults are filled in, flags override them.")
+    r.add_argument("--paper", choices=PAPERS, default="c", help="whose protocol fills the defaults (default: c)")
+    r.add_argument("--dataset", default=None, help=f"one of {', '.join(available_datasets())} (default: fmnist)")
+    r.add_argument("--model", default=None, help=f"one of {', '.join(available_models())} (default: the paper's)")
+    r.add_argument("--activation", default=None,
+                   help=f"registry name, or 'optimized' with --optimized-from: {', '.join(available_activations())}")
+    r.add_argument("--activation-kwargs", type=_json_dict, default=None,
+                   help='JSON object of activation arguments, e.g. \'{"norm": "abs"}\'')
+    r.add_argument("--model-kwargs", type=_json_dict, default=None,
+                   help='JSON object of model arguments, e.g. \'{"channels": [16, 32, 64, 128]}\'')
+    r.add_argument("--epochs", type=_non_negative_int, default=None,
+                   help="epochs (paper A: per cycle, three cycles; B and C: total)")
+    r.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="optimiser (default: the paper's)")
+    r.add_argument("--lr", type=float, default=None, help="learning rate (default: the paper's)")
+    r.add_argument("--act-lr", type=float, default=None, help="learning rate of activation parameters (default: --lr)")
+    r.add_argument("--weight-decay", type=float, default=None, help="weight decay of network parameters")
+    r.add_argument("--batch-size", type=_positive_int, default=None, help="training batch size")
+    r.add_argument("--train-subset", type=_positive_int, default=None,
+                   help="train on a class-stratified seeded subset of N images")
+    r.add_argument("--test-subset", type=_positive_int, default=None, help="evaluate on N test images")
+    r.add_argument("--val-fraction", type=float, default=0.0, help="hold out this fraction of train as validation")
+    r.add_argument("--pad-to", type=_positive_int, default=None, help="zero-pad images to this size (e.g. 32)")
+    r.add_argument("--data-root", default=None, help="folder with the dataset files (else $MIXACT_DATA, ./data, ...)")
+    r.add_argument("--optimized-from", default=None,
+                   help="results folder of a mixture run: build each site with its dominant activation (paper C)")
+    r.add_argument("--seed", type=int, default=0, help="seed for init, batch order and RReLU noise")
+    r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    r.add_argument("--out", default=None, help="results folder (default: runs/<paper>-<dataset>-...)")
+    r.add_argument("--no-resume", action="store_true", help="refuse to reuse an existing results folder")
+    r.add_argument("--no-checkpoint", action="store_true", help="delete checkpoint.pt when the run finishes")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace):
+    overrides = {
+        "dataset": args.dataset, "model": args.model, "activation": args.activation,
+        "activation_kwargs": args.activation_kwargs, "model_kwargs": args.model_kwargs,
+        "batch_size": args.batch_size, "train_subset": args.train_subset, "test_subset": args.test_subset,
+        "pad_to": args.pad_to, "data_root": args.data_root, "optimized_from": args.optimized_from,
+        "out": args.out,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.optimized_from and "activation" not in overrides:
+        overrides["activation"] = "optimized"
+    return paper_config(args.paper, epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
+                        weight_decay=args.weight_decay, act_lr=args.act_lr, val_fraction=args.val_fraction,
+                        seed=args.seed, device=args.device, keep_checkpoint=not args.no_checkpoint, **overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = _config_from_args(args)
+        result = run(config, resume=not args.no_resume, progress=not args.quiet)
+    except (ValueError, DatasetNotFoundError, TrainingDivergedError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    s = result.summary
+    print(f"best test acc {s['best_test_acc']:.4f} (epoch {s['best_epoch']}), final {s['final_test_acc']:.4f}, "
+          f"convergence area {s['convergence_area']:.3f}, {s['total_seconds']:.1f} s")
+    print(result.out)
+    return 0

@@ -1,0 +1,51 @@
+"""What a run measures besides accuracy: paper B's Δw (Fig. 4) and convergence area (Fig. 6)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import Split, batches
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(path, module) of every convolution and linear layer, in definition order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+
+
+def snapshot_weights(model: nn.Module) -> dict[str, Tensor]:
+    """Copy of every weight-layer's weight matrix, for Δw at the end of the epoch."""
+    return {n: m.weight.detach().clone() for n, m in weight_layers(model)}
+
+
+def weight_increments(model: nn.Module, before: dict[str, Tensor]) -> dict[str, float]:
+    """Paper B Fig. 4: Δw_l = ‖W_l(epoch e) − W_l(epoch e−1)‖_F for every layer l."""
+    return {n: float((m.weight.detach() - before[n]).norm()) for n, m in weight_layers(model) if n in before}
+
+
+def convergence_area(train_losses: Sequence[float]) -> float:
+    """Paper B Fig. 6: area under the per-epoch training-loss curve.
+
+    A = Σ_e L_e · (1 epoch), the rectangle rule with one-epoch width, so a
+    single-epoch run has area L_1 and a curve that falls faster has less area.
+    Compare areas only between runs with the same number of epochs.
+    """
+    return float(sum(train_losses))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 1000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on ``split`` (eval mode, no gradients)."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=split.x.device)
+    correct = torch.zeros((), device=split.x.device, dtype=torch.long)
+    for x, y in batches(split, batch_size, shuffle=False):
+        logits = model(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    model.train(was_training)
+    n = len(split)
+    return float(loss_sum) / n, float(correct) / n

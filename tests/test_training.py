@@ -1,0 +1,170 @@
+"""Training engine: phases, freezing, repeatability, resume, divergence (issue: engine)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mixact_lib.activations import activation_parameters, make_activation, network_parameters
+from mixact_lib.data import synthetic_dataset
+from mixact_lib.experiments import paper_phases
+from mixact_lib.training import Phase, TrainingDivergedError, convergence_area, make_optimizer, train
+from mixact_lib.training.records import load_checkpoint
+
+TIMING_KEYS = ("seconds", "images_per_s")
+
+
+def tiny_net(activation="adact", seed=0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), make_activation(activation), nn.MaxPool2d(4),
+        nn.Flatten(), nn.Linear(4 * 7 * 7, 16), make_activation(activation), nn.Linear(16, 10),
+    )
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_dataset(num_train=192, num_test=64, num_classes=10, shape=(1, 28, 28), seed=0)
+
+
+def strip_timing(history):
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in history]
+
+
+def state(tensors):
+    return [t.detach().clone() for t in tensors]
+
+
+def test_frozen_network_does_not_change(data):
+    net = tiny_net()
+    before_net = state(network_parameters(net))
+    before_bn = state([net[1].running_mean, net[1].running_var])
+    before_act = state(activation_parameters(net))
+    train(net, data, [Phase(1, "adam", 1e-2, trains="act")], batch_size=32, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before_net, network_parameters(net)))
+    assert torch.equal(before_bn[0], net[1].running_mean) and torch.equal(before_bn[1], net[1].running_var)
+    assert any(not torch.equal(a, b) for a, b in zip(before_act, activation_parameters(net)))
+
+
+def test_frozen_activations_do_not_change(data):
+    net = tiny_net()
+    before_act = state(activation_parameters(net))
+    before_net = state(network_parameters(net))
+    train(net, data, [Phase(1, "adamw", 1e-2, weight_decay=0.1, trains="net")], batch_size=32, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before_act, activation_parameters(net)))
+    assert any(not torch.equal(a, b) for a, b in zip(before_net, network_parameters(net)))
+
+
+def test_activation_parameters_get_no_weight_decay():
+    net = tiny_net()
+    opt = make_optimizer(net, Phase(1, "adamw", 1e-3, weight_decay=0.05, trains="all", act_lr=1e-2))
+    groups = {g["name"]: g for g in opt.param_groups}
+    assert groups["net"]["weight_decay"] == 0.05 and groups["act"]["weight_decay"] == 0.0
+    assert groups["act"]["lr"] == 1e-2 and groups["net"]["lr"] == 1e-3
+
+
+def test_act_phase_on_fixed_activation_is_an_error():
+    with pytest.raises(ValueError, match="no such parameters"):
+        make_optimizer(tiny_net("relu"), Phase(1, trains="act"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(epochs=-1), "epochs must be an integer >= 0"),
+        (dict(epochs=1, optimizer="adamx"), "Did you mean 'adam'"),
+        (dict(epochs=1, trains="weights"), "phase target"),
+        (dict(epochs=1, lr=0.0), "learning rate must be > 0"),
+    ],
+)
+def test_phase_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Phase(**kwargs)
+
+
+def test_same_seed_same_history(data):
+    runs = []
+    for _ in range(2):
+        net = tiny_net(seed=3)
+        torch.manual_seed(3)
+        runs.append(train(net, data, [Phase(2, "adam", 1e-2)], batch_size=32, seed=3, progress=False).history)
+    assert strip_timing(runs[0]) == strip_timing(runs[1])
+    other = train(tiny_net(seed=3), data, [Phase(2, "adam", 1e-2)], batch_size=32, seed=4, progress=False)
+    assert strip_timing(other.history) != strip_timing(runs[0])
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_continues_to_the_same_result(data, tmp_path):
+    phases = paper_phases("a", epochs=1, optimizer="adam", lr=1e-2)  # net → act → net, 3 epochs
+
+    torch.manual_seed(0)
+    net = tiny_net(seed=0)
+    whole = train(net, data, phases, batch_size=32, seed=0, out=tmp_path / "whole", progress=False)
+    final_whole = {k: v.clone() for k, v in net.state_dict().items()}
+
+    def kill_after_two(record):
+        if record["epoch"] == 2:
+            raise Killed
+
+    torch.manual_seed(0)
+    with pytest.raises(Killed):
+        train(tiny_net(seed=0), data, phases, batch_size=32, seed=0, out=tmp_path / "split",
+              progress=False, callbacks=[kill_after_two])
+    assert load_checkpoint(tmp_path / "split")["epochs_done"] == 2
+    torch.manual_seed(123)  # a fresh process would not share the global RNG state
+    net2 = tiny_net(seed=7)  # different init: must be overwritten by the checkpoint
+    resumed = train(net2, data, phases, batch_size=32, seed=0, out=tmp_path / "split", resume=True, progress=False)
+    assert resumed.resumed_from_epoch == 2
+    assert strip_timing(resumed.history) == strip_timing(whole.history)
+    for k, v in net2.state_dict().items():
+        assert torch.equal(v, final_whole[k]), k
+    assert (tmp_path / "split" / "history.csv").exists()
+
+
+def test_resume_mid_phase_keeps_optimizer_state(data, tmp_path):
+    phases = paper_phases("b", epochs=3, optimizer="momentum", lr=1e-2)  # lr steps share one optimiser
+    torch.manual_seed(0)
+    net = tiny_net("arelu")
+    whole = train(net, data, phases, batch_size=32, out=tmp_path / "a", progress=False)
+
+    def kill(record):
+        if record["epoch"] == 1:
+            raise Killed
+
+    torch.manual_seed(0)
+    with pytest.raises(Killed):
+        train(tiny_net("arelu"), data, phases, batch_size=32, out=tmp_path / "b", progress=False, callbacks=[kill])
+    resumed = train(tiny_net("arelu"), data, phases, batch_size=32, out=tmp_path / "b", resume=True, progress=False)
+    assert strip_timing(resumed.history) == strip_timing(whole.history)
+    assert [r["lr"] for r in whole.history] == pytest.approx([1e-2, 1e-3, 1e-4])
+
+
+def test_divergence_names_epoch_and_step_and_keeps_checkpoint(data, tmp_path):
+    net = tiny_net("relu")
+
+    def poison(record):
+        with torch.no_grad():
+            net[-1].weight.fill_(float("nan"))
+
+    with pytest.raises(TrainingDivergedError, match=r"epoch 2, step 1 .*learning rate") as err:
+        train(net, data, [Phase(3, "adam", 1e-3)], batch_size=32, out=tmp_path, progress=False, callbacks=[poison])
+    assert "end of epoch 1" in str(err.value)
+    assert load_checkpoint(tmp_path)["epochs_done"] == 1
+
+
+def test_history_records(data):
+    net = tiny_net("arelu")
+    hist = train(net, data, [Phase(2, "sgd", 1e-2)], batch_size=64, progress=False).history
+    r = hist[-1]
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s", "activations", "delta_w"):
+        assert key in r
+    assert set(r["activations"]) == {"2", "6"} and set(r["activations"]["2"]) == {"a", "b", "c", "d"}
+    assert set(r["delta_w"]) == {"0", "5", "7"} and all(v > 0 for v in r["delta_w"].values())
+
+
+def test_convergence_area():
+    assert convergence_area([2.0, 1.0, 0.5]) == 3.5
+    assert convergence_area([1.0]) == 1.0

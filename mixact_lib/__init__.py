@@ -1,5 +1,29 @@
-"""mixact: learnable activation functions, three papers reproduced and compared."""
-from .activations import available_activations, make_activation, swap_activations
+"""mixact: learnable activation functions, three papers reproduced and compared.
 
+The verbs a notebook or a user's own script needs:
+
+>>> import mixact_lib as mx
+>>> act = mx.make_activation("adact")                       # any activation by name
+>>> net = mx.build_model("paper_c_convnet", 10, 1, "adact")  # any paper's network
+>>> data = mx.load_dataset("fmnist", train_subset=2000)
+>>> result = mx.run(mx.paper_config("c", epochs=1, train_subset=2000))
+"""
 __version__ = "0.1.0"
-__all__ = ["make_activation", "available_activations", "swap_activations"]
+
+from .activations import available_activations, make_activation, swap_activations  # noqa: E402
+from .data import available_datasets, load_dataset, synthetic_dataset  # noqa: E402
+from .experiments import RunConfig, paper_config, run  # noqa: E402
+from .models import available_models, build_model, count_parameters, optimized_from  # noqa: E402
+from .results import collect_summaries, load_histories, mean_std, mixture_weights, rebuild_activations  # noqa: E402
+from .reproduction import paper_values, reproduction_table  # noqa: E402
+from .sweep import sweep  # noqa: E402
+from .training import Phase, train  # noqa: E402
+
+__all__ = [
+    "make_activation", "available_activations", "swap_activations",
+    "load_dataset", "available_datasets", "synthetic_dataset",
+    "build_model", "available_models", "count_parameters", "optimized_from",
+    "RunConfig", "paper_config", "run", "sweep", "Phase", "train",
+    "collect_summaries", "load_histories", "mean_std", "mixture_weights", "rebuild_activations",
+    "paper_values", "reproduction_table",
+]

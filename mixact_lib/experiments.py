@@ -225,7 +225,8 @@ def run(config: RunConfig | dict, *, resume: bool = True, progress: bool = True,
     torch.manual_seed(config.seed)
     model = build_model(config.model, num_classes=data.num_classes, in_channels=data.in_channels,
                         activation="relu" if config.activation == "optimized" else config.activation,
-                        activation_kwargs=config.activation_kwargs, image_size=data.image_size,
+                        activation_kwargs=None if config.optimized_from else config.activation_kwargs,
+                        image_size=data.image_size,
                         **model_kwargs).to(device)
 
     out.mkdir(parents=True, exist_ok=True)

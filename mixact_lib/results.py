@@ -94,3 +94,23 @@ def mixture_weights(summary_or_folder: dict | str | Path, which: str = "weights"
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = [f"layer {i + 1}" for i in range(len(table))]
     return table
+
+
+def rebuild_activations(folder: str | Path) -> dict[str, "torch.nn.Module"]:
+    """The trained activation module of every learnable site of a finished run, keyed ``layer i``."""
+    import torch
+
+    from .activations import make_activation
+
+    folder = Path(folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    modules = {}
+    for i, (site, state) in enumerate(summary.get("activation_state", {}).items()):
+        kwargs = dict(config.get("activation_kwargs") or {})
+        if "w" in state and isinstance(state["w"][0], list):
+            kwargs.update(per_channel=True, num_channels=len(state["w"]))
+        module = make_activation(config["activation"], **kwargs)
+        module.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
+        modules[f"layer {i + 1}"] = module.eval()
+    return modules

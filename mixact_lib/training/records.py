@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..activations import Mix, describe_activations, dominant
+from ..activations import Mix, activation_sites, describe_activations, dominant
 from .metrics import convergence_area
 
 CHECKPOINT = "checkpoint.pt"
@@ -67,6 +67,12 @@ def dominant_activations(model: nn.Module) -> dict[str, str]:
     return {name: dominant(m) for name, m in model.named_modules() if isinstance(m, Mix)}
 
 
+def activation_state(model: nn.Module) -> dict[str, dict[str, list]]:
+    """Final parameters of every learnable activation site (small), to rebuild its curve exactly."""
+    return {name: {k: v.detach().cpu().tolist() for k, v in m.state_dict().items()}
+            for name, m in activation_sites(model) if any(True for _ in m.parameters())}
+
+
 def summarize(history: list[dict], model: nn.Module) -> dict:
     """The numbers a run is judged by.
 
@@ -90,6 +96,7 @@ def summarize(history: list[dict], model: nn.Module) -> dict:
         "images_per_s": sum(r["images_per_s"] for r in history) / len(history),
         "activation_params": describe_activations(model),
         "dominant_activations": dominant_activations(model),
+        "activation_state": activation_state(model),
         "num_params": sum(p.numel() for p in model.parameters()),
     }
     if all("val_acc" in r for r in history):

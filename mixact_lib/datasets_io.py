@@ -1,0 +1,376 @@
+"""Finding and parsing the image datasets' files: raw uint8 arrays, nothing normalised.
+
+:mod:`mixact_lib.data` is the public side (normalised tensors, subsets, batches) and its
+docstring says which dataset is which and where the files go. This module does the work:
+
+1. :func:`search_dirs` lists the folders to look in: ``root``, ``$MIXACT_DATA``, ``./data``,
+   then :data:`SYSTEM_DATA_DIRS` (``/usr/share/datasets``, where Debian's
+   ``dataset-fashion-mnist`` package puts its files).
+2. In each folder every known layout is tried (e.g. ``fashion-mnist/`` and ``FashionMNIST/raw/``).
+3. If nothing is found and ``download=True``, torchvision's downloader fetches the files into
+   ``root``, else ``$MIXACT_DATA``, else ``./data``, under a socket timeout
+   (:data:`DOWNLOAD_TIMEOUT_S`) so an offline machine fails in seconds instead of hanging; a
+   failed download removes the empty folders it made.
+4. Otherwise :class:`DatasetNotFoundError` lists every place tried and the files to put there.
+
+Parsed arrays are cached per process (:func:`functools.lru_cache`, keyed on the file location),
+so a notebook that loads Fashion-MNIST twice parses it once; :func:`clear_cache` empties it.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import difflib
+import functools
+import gzip
+import os
+import socket
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+#: folders searched after ``root``, ``$MIXACT_DATA`` and ``./data``; tests may replace it
+SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
+#: seconds any one socket operation of a torchvision download may wait before giving up
+DOWNLOAD_TIMEOUT_S = 20.0
+#: paper C §A.2: FER's 28,709 "Training" rows are partitioned 80 % train / 20 % test
+FER_TEST_FRACTION = 0.2
+#: fixed, so every run (whatever its training seed) sees the same FER test set
+FER_SPLIT_SEED = 0
+
+_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_FER_COLUMNS = ("emotion", "pixels")
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    title: str
+    kind: str                                  # "idx" | "torchvision" | "fer"
+    layouts: tuple[tuple[str, tuple[str, ...]], ...]  # (sub-folder, files needed there)
+    url: str                                   # where a person can get the files
+    classes: tuple[str, ...] = ()              # empty: taken from the files (CIFAR-100)
+    torchvision_class: str | None = None
+
+
+def _idx_spec(name: str, title: str, flat: str, tv: str, url: str, classes: tuple[str, ...]) -> _Spec:
+    files = tuple(f + ".gz" for f in _IDX_FILES)
+    return _Spec(name, title, "idx", ((flat, files), (f"{tv}/raw", files)), url, classes, tv)
+
+
+_DIGITS = tuple(str(k) for k in range(10))
+_SPECS: dict[str, _Spec] = {s.name: s for s in (
+    _idx_spec("fmnist", "Fashion-MNIST", "fashion-mnist", "FashionMNIST",
+              "https://github.com/zalandoresearch/fashion-mnist",
+              ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+    _idx_spec("mnist", "MNIST", "mnist", "MNIST", "https://ossci-datasets.s3.amazonaws.com/mnist/", _DIGITS),
+    _idx_spec("kmnist", "Kuzushiji-MNIST", "kmnist", "KMNIST", "http://codh.rois.ac.jp/kmnist/",
+              ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")),
+    _Spec("cifar10", "CIFAR-10", "torchvision",
+          (("cifar-10-batches-py", (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")),),
+          "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract it)",
+          ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+          "CIFAR10"),
+    _Spec("cifar100", "CIFAR-100", "torchvision", (("cifar-100-python", ("train", "test", "meta")),),
+          "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (extract it)", (), "CIFAR100"),
+    _Spec("svhn", "SVHN (cropped digits)", "torchvision",
+          (("svhn", ("train_32x32.mat", "test_32x32.mat")), ("", ("train_32x32.mat", "test_32x32.mat"))),
+          "http://ufldl.stanford.edu/housenumbers/ (format 2; reading .mat needs scipy)", _DIGITS, "SVHN"),
+    _Spec("fer2013", "FER2013 (facial expressions)", "fer",
+          (("fer2013", ("fer2013.csv", "icml_face_data.csv", "train.csv")), ("", ("fer2013.csv",))),
+          "https://www.kaggle.com/c/"
+          "challenges-in-representation-learning-facial-expression-recognition-challenge"
+          " (fer2013.tar.gz holds fer2013/fer2013.csv; needs a Kaggle login, so no automatic download)",
+          ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")),
+)}
+_ALIASES = {"fashionmnist": "fmnist", "fer": "fer2013"}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No usable copy of a dataset was found (or downloaded); the message says where to put it."""
+
+    def __init__(self, dataset: str, tried: list[str], needed: str):
+        self.dataset, self.tried, self.needed = dataset, tried, needed
+        lines = "\n".join(f"  - {t}" for t in tried)
+        super().__init__(f"dataset {dataset!r} not found. Places tried:\n{lines}\n{needed}")
+
+
+@dataclass(frozen=True)
+class RawData:
+    """A dataset as parsed from disk: uint8 images (N, C, H, W) and int64 labels (N,), on the CPU.
+
+    Shared through the cache: treat the tensors as read-only (index or copy them first).
+    """
+    train_x: Tensor
+    train_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    classes: tuple[str, ...]
+    source: str
+
+
+def available_datasets() -> list[str]:
+    """Canonical names of every dataset :func:`mixact_lib.data.load_dataset` knows, sorted."""
+    return sorted(_SPECS)
+
+
+def canonical_dataset_name(name: str) -> str:
+    """Canonical name: lower-cased, ``-``/``_`` dropped, aliases resolved (``Fashion-MNIST`` → ``fmnist``).
+
+    Raises ValueError naming the closest known name and listing all of them.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a string, got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    key = _ALIASES.get(key, key)
+    if key not in _SPECS:
+        close = difflib.get_close_matches(key, list(_SPECS) + list(_ALIASES), n=1, cutoff=0.5)
+        hint = f" Did you mean {_ALIASES.get(close[0], close[0])!r}?" if close else ""
+        raise ValueError(f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(available_datasets())} "
+                         f"(aliases: {', '.join(sorted(_ALIASES))}).")
+    return key
+
+
+def search_dirs(root: str | Path | None = None) -> list[Path]:
+    """Folders to look in, in order: ``root``, ``$MIXACT_DATA``, ``./data``, :data:`SYSTEM_DATA_DIRS`."""
+    dirs = [Path(root).expanduser()] if root is not None else []
+    if os.environ.get("MIXACT_DATA"):
+        dirs.append(Path(os.environ["MIXACT_DATA"]).expanduser())
+    dirs += [Path("data"), *SYSTEM_DATA_DIRS]
+    unique: list[Path] = []
+    for d in (d.absolute() for d in dirs):  # absolute: the error message must not depend on the cwd
+        if d not in unique:
+            unique.append(d)
+    return unique
+
+
+def download_dir(root: str | Path | None = None) -> Path:
+    """Where a download goes: ``root``, else ``$MIXACT_DATA``, else ``./data``."""
+    return search_dirs(root)[0]
+
+
+def _find_file(folder: Path, name: str) -> Path | None:
+    """``name`` in ``folder``; an idx ``.gz`` may also be there uncompressed (torchvision extracts them)."""
+    for candidate in (name, name.removesuffix(".gz")):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
+
+
+def _locate(spec: _Spec, dirs: list[Path], tried: list[str]) -> Iterator[Path]:
+    """Yield each folder (or, for FER, csv file) holding a complete copy; note the misses in ``tried``."""
+    for d in dirs:
+        for sub, files in spec.layouts:
+            folder = d / sub if sub else d
+            found = {f: _find_file(folder, f) for f in files}
+            if spec.kind == "fer":  # any one of the csv formats will do
+                hits = [p for p in found.values() if p is not None]
+                if hits:
+                    yield hits[0]
+                    continue
+                missing = " or ".join(files)
+            elif all(found.values()):
+                yield folder
+                continue
+            else:
+                missing = ", ".join(f for f, p in found.items() if p is None)
+            tried.append(f"{folder}/: " + (f"missing {missing}" if folder.is_dir() else "no such folder"))
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    # torchvision's urllib calls take no timeout argument, so bound them through the socket default
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _download(spec: _Spec, target: Path) -> None:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, spec.torchvision_class)
+    with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+        if spec.name == "svhn":
+            for split in ("train", "test"):
+                cls(str(target / "svhn"), split=split, download=True)
+        else:
+            for train in (True, False):
+                cls(str(target), train=train, download=True)
+
+
+def load_raw(name: str, root: str | Path | None = None, download: bool = True) -> RawData:
+    """Find (or download) dataset ``name`` and return its uint8 arrays; see the module docstring."""
+    spec = _SPECS[canonical_dataset_name(name)]
+    tried: list[str] = []
+    for location in _locate(spec, search_dirs(root), tried):
+        try:
+            return _read(spec.name, str(location))
+        except Exception as e:  # a corrupt or foreign file: note it and keep looking
+            tried.append(f"{location}: unreadable ({type(e).__name__}: {_short(e)})")
+    target = download_dir(root)
+    if spec.torchvision_class is None:
+        tried.append(f"download: {spec.title} has no automatic download")
+    elif not download:
+        tried.append(f"download with torchvision into {target}/: not attempted (download=False)")
+    else:
+        existed = target.exists()
+        try:
+            _download(spec, target)
+            for location in _locate(spec, [target], []):
+                raw = _read(spec.name, str(location))
+                return RawData(**{**raw.__dict__, "source": raw.source + ", downloaded by torchvision"})
+            tried.append(f"download with torchvision into {target}/: finished but the files are not there")
+        except Exception as e:  # network down, disk full, checksum mismatch: all end in the same advice
+            tried.append(f"download with torchvision into {target}/: failed ({type(e).__name__}: {_short(e)})")
+        if not existed:  # a failed download should not leave an empty ./data behind
+            _remove_empty_dirs(target)
+    raise DatasetNotFoundError(spec.name, tried, _advice(spec))
+
+
+def _remove_empty_dirs(top: Path) -> None:
+    # deepest first; rmdir refuses non-empty folders, so no file is ever removed
+    for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _short(e: Exception, limit: int = 200) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _advice(spec: _Spec) -> str:
+    where = []
+    for sub, files in spec.layouts:
+        folder = f"<dir>/{sub}/" if sub else "<dir>/"
+        joiner = " or " if spec.kind == "fer" else ", "
+        where.append(f"  {folder}{' ' * max(1, 24 - len(folder))}{joiner.join(files)}")
+    extra = " (the .gz files may also be uncompressed)" if spec.kind == "idx" else ""
+    fer = (f"\nFER2013 has no downloader: fetch fer2013.csv (columns emotion, pixels, Usage) by hand. Its "
+           f"'Training' rows are split {1 - FER_TEST_FRACTION:.0%}/{FER_TEST_FRACTION:.0%} into train/test "
+           f"(paper C §A.2)." if spec.kind == "fer" else "")
+    return (f"To fix: put the {spec.title} files in one of these layouts{extra}:\n" + "\n".join(where)
+            + "\nwhere <dir> is one of the folders searched"
+            + " (pass root=<dir>, set MIXACT_DATA=<dir>, or use ./data)."
+            + f"\nSource: {spec.url}" + fer)
+
+
+@functools.lru_cache(maxsize=8)
+def _read(name: str, location: str) -> RawData:
+    """Parse one on-disk copy (cached per process: same dataset and location → same tensors)."""
+    spec, path = _SPECS[name], Path(location)
+    if spec.kind == "idx":
+        x_tr, y_tr, x_te, y_te = (read_idx(_find_file(path, f + ".gz")) for f in _IDX_FILES)
+        source = f"{path}/ (idx files)"
+        return RawData(_nchw(x_tr), _labels(y_tr), _nchw(x_te), _labels(y_te), spec.classes, source)
+    if spec.kind == "fer":
+        return _read_fer(spec, path)
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, spec.torchvision_class)
+    if name == "svhn":
+        tr, te = (cls(location, split=s, download=False) for s in ("train", "test"))
+        xs = tuple(torch.from_numpy(d.data).contiguous() for d in (tr, te))  # already (N, C, H, W)
+        ys = (tr.labels, te.labels)
+    else:  # CIFAR: torchvision's root is the folder above cifar-*-python/
+        tr, te = (cls(str(path.parent), train=t, download=False) for t in (True, False))
+        xs = tuple(torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous() for d in (tr, te))  # NHWC → NCHW
+        ys = (tr.targets, te.targets)
+    classes = spec.classes or tuple(tr.classes)
+    return RawData(xs[0], _labels(ys[0]), xs[1], _labels(ys[1]), classes, f"{path}/ (read by torchvision)")
+
+
+def clear_cache() -> None:
+    """Forget every parsed dataset (the next load reads the files again)."""
+    _read.cache_clear()
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an idx file (LeCun's MNIST format, gzipped or not) into a uint8 array of its stated shape."""
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+        data = f.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:  # 0x08: unsigned byte, the only type these datasets use
+        raise ValueError(f"{path} is not an unsigned-byte idx file (magic {data[:4].hex()})")
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(shape)):
+        raise ValueError(f"{path} holds {arr.size} values but its header says shape {shape}")
+    return arr.reshape(shape).copy()  # copy: frombuffer over bytes is read-only
+
+
+def _nchw(images: np.ndarray) -> Tensor:
+    return torch.from_numpy(images).unsqueeze(1)  # (N, H, W) → (N, 1, H, W)
+
+
+def _labels(labels) -> Tensor:
+    return torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+
+
+def _read_fer(spec: _Spec, path: Path) -> RawData:
+    """Kaggle's FER2013 csv → paper C's split: the "Training" rows, 80/20, stratified, seed FER_SPLIT_SEED.
+
+    Accepts ``fer2013.csv`` / ``icml_face_data.csv`` (columns emotion, pixels, Usage; only
+    Usage == "Training" is kept) and the challenge's ``train.csv`` (emotion, pixels: all training).
+    """
+    images, labels = [], []
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if not all(c in header for c in _FER_COLUMNS):
+            raise ValueError(f"expected columns emotion, pixels (and optionally Usage), found {header}")
+        i_label, i_pixels = header.index("emotion"), header.index("pixels")
+        i_usage = header.index("usage") if "usage" in header else None
+        for line, row in enumerate(reader, start=2):
+            if i_usage is not None and row[i_usage].strip() != "Training":
+                continue
+            pixels = np.fromstring(row[i_pixels], dtype=np.uint8, sep=" ")
+            if pixels.size != 48 * 48:
+                raise ValueError(f"line {line}: {pixels.size} pixel values, expected 48*48 = 2304")
+            images.append(pixels.reshape(1, 48, 48))
+            labels.append(int(row[i_label]))
+    if not images:
+        raise ValueError("no 'Training' rows")
+    x, y = torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64)
+    if y.min() < 0 or y.max() >= len(spec.classes):
+        raise ValueError(f"emotion labels must be 0..{len(spec.classes) - 1}, found {y.min()}..{y.max()}")
+    train_idx, test_idx = stratified_split(y, FER_TEST_FRACTION, torch.Generator().manual_seed(FER_SPLIT_SEED))
+    source = (f"{path} ({len(y)} 'Training' rows split {len(train_idx)}/{len(test_idx)}, "
+              f"stratified, seed {FER_SPLIT_SEED})")
+    return RawData(x[train_idx], y[train_idx], x[test_idx], y[test_idx], spec.classes, source)
+
+
+def stratified_split(y: Tensor, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Split indices 0..N-1 into (kept, held out) with round(fraction·N) held out, class proportions kept.
+
+    Each class k with c_k members gives floor(fraction·c_k) and the remaining places go to the
+    classes with the largest remainders (ties: lower class first), so the split is deterministic
+    for a given ``generator`` state. Both index tensors come back sorted.
+    """
+    counts = np.bincount(y.cpu().numpy())
+    exact = counts * fraction
+    quota = np.floor(exact).astype(np.int64)
+    short = round(fraction * len(y)) - int(quota.sum())
+    by_remainder = sorted(range(len(counts)), key=lambda k: (quota[k] - exact[k], k))
+    quota[by_remainder[:short]] += 1
+    members = indices_by_class(y, counts)
+    held = [m[torch.randperm(len(m), generator=generator)[:q].numpy()] for m, q in zip(members, quota)]
+    held_idx = np.sort(np.concatenate(held))
+    kept = np.ones(len(y), dtype=bool)
+    kept[held_idx] = False
+    return torch.from_numpy(np.flatnonzero(kept)), torch.from_numpy(held_idx)
+
+
+def indices_by_class(y: Tensor, counts: np.ndarray) -> list[np.ndarray]:
+    """Indices of class 0, class 1, ... (each in ascending order), via one stable sort."""
+    return np.split(np.argsort(y.cpu().numpy(), kind="stable"), np.cumsum(counts)[:-1])

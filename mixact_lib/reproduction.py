@@ -1,0 +1,135 @@
+"""The papers' numbers beside ours, with a verdict per number.
+
+Paper values live in one file, ``mixact_lib/paper_values.csv`` (columns
+paper, table, dataset, model, activation, metric, paper_value, note), typed
+from the extracted texts. Our values come from results folders written by
+``tools/reproduce.py`` (``results/paper_<p>/<dataset>/<variant>/seed<k>``).
+
+Verdict rules (stated in the reproduction chapter too):
+
+- a number **replicates** when the paper's value lies within our
+  mean ± (2·std + half a unit of the paper's last printed digit), over ≥ 2 seeds;
+- otherwise it **does not replicate**, and the note says by how much;
+- with fewer than 2 seeds it is **not enough seeds**;
+- a dataset or model we could not run here is **cannot be tested here**, with the reason.
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from .results import collect_summaries
+
+COLUMNS = ["paper", "table", "dataset", "model", "activation", "metric", "paper_value",
+           "ours_mean", "ours_std", "n_seeds", "verdict", "note"]
+REPLICATES, DOES_NOT, TOO_FEW, UNTESTABLE = ("replicates", "does not replicate", "not enough seeds",
+                                             "cannot be tested here")
+
+
+def paper_values() -> pd.DataFrame:
+    """Every number we compare against, with the table it comes from."""
+    with resources.files("mixact_lib").joinpath("paper_values.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def _half_unit(value: float) -> float:
+    text = f"{value}".rstrip("0")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return 0.5 * 10.0**-decimals
+
+
+def verdict(paper_value: float, values: list[float]) -> tuple[str, str]:
+    """Verdict and note for one number: see the module docstring for the rule."""
+    s = pd.Series(values, dtype=float)
+    if len(s) < 2:
+        return TOO_FEW, f"{len(s)} seed(s); need ≥ 2 for a spread"
+    mean, std = s.mean(), s.std()
+    tolerance = 2 * std + _half_unit(paper_value)
+    gap = paper_value - mean
+    if abs(gap) <= tolerance:
+        return REPLICATES, f"|paper − ours| = {abs(gap):.4f} ≤ 2·std + rounding = {tolerance:.4f}"
+    side = "above" if gap > 0 else "below"
+    return DOES_NOT, f"paper is {abs(gap):.4f} {side} our mean (tolerance {tolerance:.4f})"
+
+
+def _ours_paper_c(table: pd.DataFrame) -> dict[tuple, list[float]]:
+    out: dict[tuple, list[float]] = {}
+    for _, r in table[table["paper"] == "c"].iterrows():
+        if r["train_subset"] not in (None,) and not pd.isna(r["train_subset"]):
+            continue  # only full-data runs count against the paper
+        out.setdefault((r["dataset"], r["activation"]), []).append(r["best_test_acc"])
+    return out
+
+
+def _ours_paper_a(table: pd.DataFrame, norm: str) -> dict[tuple, list[float]]:
+    out: dict[tuple, list[float]] = {}
+    for _, r in table[table["paper"] == "a"].iterrows():
+        if json.loads(r["activation_kwargs"]).get("norm", "softmax") != norm:
+            continue
+        summary = json.loads((Path(r["folder"]) / "summary.json").read_text())
+        for i, (_, values) in enumerate(summary["activation_params"].items(), 1):
+            for member, p in values["weights"].items():
+                out.setdefault((r["dataset"], f"weight {member} layer {i}"), []).append(p)
+    return out
+
+
+def reproduction_table(results_root: str | Path = "results", paper_a_norm: str = "softmax") -> pd.DataFrame:
+    """One row per paper number: ours (mean, std, n) and the verdict. Columns: :data:`COLUMNS`."""
+    values = paper_values()
+    table = collect_summaries(Path(results_root))
+    ours_c = _ours_paper_c(table) if len(table) else {}
+    ours_a = _ours_paper_a(table, paper_a_norm) if len(table) else {}
+    rows = []
+    for _, pv in values.iterrows():
+        if pv["paper"] == "C":
+            ours = ours_c.get((pv["dataset"], pv["activation"]), [])
+        elif pv["paper"] == "A":
+            ours = ours_a.get((pv["dataset"], pv["metric"]), [])
+        else:
+            ours = []
+        row = {k: pv[k] for k in ("paper", "table", "dataset", "model", "activation", "metric", "paper_value")}
+        s = pd.Series(ours, dtype=float)
+        row.update(ours_mean=s.mean() if len(s) else None, ours_std=s.std() if len(s) > 1 else None,
+                   n_seeds=len(s))
+        if pd.isna(pv["paper_value"]):
+            row.update(verdict=UNTESTABLE, note="the paper reports no value (did not converge)")
+        elif not len(s):
+            row.update(verdict=UNTESTABLE, note=_untestable_reason(pv))
+        else:
+            row["verdict"], row["note"] = verdict(float(pv["paper_value"]), list(s))
+            if pv["paper"] == "A":
+                row["note"] += f"; our reading of eq. 9: {paper_a_norm}"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _untestable_reason(pv: pd.Series) -> str:
+    if pv["dataset"] != "fmnist":
+        return f"data unavailable: {pv['dataset']} cannot be downloaded on this machine (no dataset hub access)"
+    return "no full-protocol runs committed yet (run tools/reproduce.py)"
+
+
+def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist") -> pd.DataFrame:
+    """Paper C's ordering claims checked seed by seed (paired): holds in how many seeds?"""
+    table = collect_summaries(Path(results_root))
+    if not len(table):
+        return pd.DataFrame(columns=["claim", "holds_in", "n_seeds", "verdict"])
+    c = table[(table["paper"] == "c") & (table["dataset"] == dataset) & table["train_subset"].isna()]
+    wide = c.pivot_table(index="seed", columns="activation", values="best_test_acc")
+    claims = [("ConvNet-AdAct > ConvNet-ReLU", "adact", "relu"),
+              ("ConvNet-Optimized ≥ ConvNet-AdAct", "optimized", "adact"),
+              ("ConvNet-Optimized > ConvNet-ReLU", "optimized", "relu")]
+    rows = []
+    for text, better, worse in claims:
+        if better not in wide or worse not in wide:
+            continue
+        pair = wide[[better, worse]].dropna()
+        holds = int((pair[better] >= pair[worse]).sum() if "≥" in text else (pair[better] > pair[worse]).sum())
+        n = len(pair)
+        needed = max(1, int(round(0.8 * n)))
+        rows.append({"claim": f"{text} ({dataset}, best test acc)", "holds_in": holds, "n_seeds": n,
+                     "verdict": (REPLICATES if holds >= needed else DOES_NOT) if n >= 2 else TOO_FEW})
+    return pd.DataFrame(rows)

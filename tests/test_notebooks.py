@@ -1,0 +1,118 @@
+"""The book's sources: parameter cells, shared names, clean notebooks, profiles, environment files."""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
+SHARED = ("profile", "dataset", "epochs", "train_subset", "seeds", "device", "results_dir")
+ALLOWED_IMPORTS = {"mixact_lib", "pandas", "numpy", "matplotlib", "seaborn", "IPython", "pathlib", "json",
+                   "torch"}
+
+
+def cells(nb: Path) -> list[dict]:
+    return json.loads(nb.read_text())["cells"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def parameter_names(nb: Path) -> list[str]:
+    code = [c for c in cells(nb) if c["cell_type"] == "code"]
+    assert "parameters" in code[0].get("metadata", {}).get("tags", []), f"{nb.name}: first code cell not tagged"
+    tree = ast.parse(source(code[0]))
+    return [n.targets[0].id for n in tree.body if isinstance(n, ast.Assign)]
+
+
+def test_every_toc_chapter_exists():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for c in toc["chapters"]]
+    assert len(files) == 7
+    for f in files:
+        assert (ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists(), f
+    assert {p.stem for p in NOTEBOOKS} == {Path(f).name for f in files[1:]}
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_is_first_literals_only_with_shared_names(nb):
+    names = parameter_names(nb)
+    missing = [n for n in SHARED if n not in names]
+    assert not missing, f"{nb.name} lacks shared parameters {missing}"
+    code = next(c for c in cells(nb) if c["cell_type"] == "code")
+    for node in ast.parse(source(code)).body:
+        ast.literal_eval(node.value)  # literals only: papermill can override and document each
+    for line in source(code).splitlines():
+        if line.strip() and not line.startswith("#"):
+            assert "  # " in line, f"{nb.name}: parameter line without a comment: {line!r}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(nb):
+    for c in cells(nb):
+        if c["cell_type"] == "code":
+            assert not c.get("outputs") and c.get("execution_count") is None, f"{nb.name} has outputs"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_import_only_the_library_and_plotting(nb):
+    for c in cells(nb):
+        if c["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse(source(c))):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module]
+            else:
+                continue
+            for m in mods:
+                assert m.split(".")[0] in ALLOWED_IMPORTS, f"{nb.name} imports {m}"
+        text = source(c)
+        assert not re.search(r"^\s*(def train|class \w+\(nn\.Module\)|for .* in .*batches\()", text, re.M), \
+            f"{nb.name} defines training or activations itself; that belongs in mixact_lib"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_has_a_label(nb):
+    first = source(cells(nb)[0])
+    assert re.match(r"\(\S+\)=", first), f"{nb.name} does not start with a (label)= target"
+
+
+def test_profiles_only_set_known_parameters():
+    for profile in (BOOK / "profiles").glob("*.yaml"):
+        spec = yaml.safe_load(profile.read_text())
+        for stem, params in spec.items():
+            names = parameter_names(BOOK / f"{stem}.ipynb")
+            unknown = set(params or {}) - set(names)
+            assert not unknown, f"{profile.name}: {stem} has no parameters {sorted(unknown)}"
+
+
+def test_parameter_table_in_intro_is_current():
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "param_table.py"), "--check"], capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[ ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements}
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        declared += extra
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert _names(pip) == _names(declared)
+    assert sorted(pip) == sorted(declared), "versions differ between environment.yml and pyproject.toml"

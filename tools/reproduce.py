@@ -1,0 +1,89 @@
+"""Full-protocol reproduction runs (resumable), written under results/ for the reproduction chapter.
+
+    python tools/reproduce.py --paper c --seeds 0 1 2 3 4          # paper C Table 1 on Fashion-MNIST
+    python tools/reproduce.py --paper c --seeds 0 1 2 --val         # + held-out validation variant
+    python tools/reproduce.py --paper a --seeds 0 1 2 3 4           # paper A Table 1, every norm reading
+    python tools/reproduce.py --table                               # write results/reproduction.csv
+
+Each run's folder is results/paper_<p>/<dataset>[-val]/<variant>/seed<k>. Rerunning the same
+command skips finished runs and continues a killed one from its checkpoint, so the
+script can be stopped at any time. Datasets that are not on this machine are
+skipped with the reason printed (the reproduction chapter then marks them untestable).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mixact_lib.data import DatasetNotFoundError
+from mixact_lib.experiments import paper_config, run
+from mixact_lib.reproduction import reproduction_table
+
+ROOT = Path(__file__).resolve().parents[1]
+NORMS = ("softmax", "abs", "square")
+
+
+def paper_c_runs(dataset: str, seed: int, base: Path, val_fraction: float, device: str):
+    """ConvNet-ReLU, ConvNet-AdAct, then ConvNet-Optimized built from that AdAct run (paper C Table 1)."""
+    common = dict(dataset=dataset, seed=seed, device=device, val_fraction=val_fraction, keep_checkpoint=True)
+    adact_out = base / "adact" / f"seed{seed}"
+    yield paper_config("c", activation="relu", out=str(base / "relu" / f"seed{seed}"), **common)
+    yield paper_config("c", activation="adact", out=str(adact_out), **common)
+    yield paper_config("c", activation="optimized", optimized_from=str(adact_out),
+                       out=str(base / "optimized" / f"seed{seed}"), **common)
+
+
+def paper_a_runs(dataset: str, seed: int, base: Path, device: str):
+    """The three-cycle protocol for every reading of paper A's lost eq. 9."""
+    for norm in NORMS:
+        yield paper_config("a", dataset=dataset, seed=seed, device=device, activation_kwargs={"norm": norm},
+                           out=str(base / norm / f"seed{seed}"), keep_checkpoint=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--paper", choices=("a", "c"), help="which paper's runs to make")
+    parser.add_argument("--table", action="store_true", help="write results/reproduction.csv from the runs")
+    parser.add_argument("--datasets", nargs="*", default=["fmnist"], help="default: fmnist")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--val", action="store_true", help="paper C: hold out 10%% of train as validation")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--results", default=str(ROOT / "results"))
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.table:
+        table = reproduction_table(args.results)
+        table.to_csv(Path(args.results) / "reproduction.csv", index=False)
+        print(table.groupby(["paper", "verdict"]).size().to_string())
+        print(Path(args.results) / "reproduction.csv")
+        return 0
+    if args.paper is None:
+        parser.error("give --paper a|c to make runs, or --table to write the reproduction table")
+    for dataset in args.datasets:
+        for seed in args.seeds:
+            if args.paper == "c":
+                base = Path(args.results) / "paper_c" / (dataset + ("-val" if args.val else ""))
+                configs = paper_c_runs(dataset, seed, base, 0.1 if args.val else 0.0, args.device)
+            else:
+                configs = paper_a_runs(dataset, seed, Path(args.results) / "paper_a" / dataset, args.device)
+            try:
+                for config in configs:
+                    t0 = time.perf_counter()
+                    result = run(config, progress=False)
+                    s = result.summary
+                    print(f"{config.out}: best {s['best_test_acc']:.4f} final {s['final_test_acc']:.4f} "
+                          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+            except DatasetNotFoundError as err:
+                print(f"skipping {dataset}: {err}", file=sys.stderr, flush=True)
+                break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

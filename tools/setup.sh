@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: a virtual environment with mixact_lib and its book and test extras,
+# and Fashion-MNIST where it can be had (Debian's dataset-fashion-mnist package).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[book,test]"
+
+if [ -d /usr/share/datasets/fashion-mnist ] || [ -d "${MIXACT_DATA:-/nonexistent}/fashion-mnist" ] || [ -d data/fashion-mnist ]; then
+  echo "Fashion-MNIST: found"
+elif command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
+    || echo "warning: could not install dataset-fashion-mnist; the data layer will try torchvision's downloader"
+else
+  echo "note: Fashion-MNIST not found locally; mixact will try torchvision's downloader into ./data"
+  echo "      (or put the four idx .gz files in ./data/fashion-mnist/ or \$MIXACT_DATA/fashion-mnist/)"
+fi
+.venv/bin/python -c "import mixact_lib, torch; print('mixact', mixact_lib.__version__, '| torch', torch.__version__)"

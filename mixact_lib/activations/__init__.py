@@ -15,6 +15,8 @@ from .registry import (
     make_activation,
     use_reference,
 )
+from . import fast_mix, fast_single  # noqa: F401  (importing them registers the fast classes)
+from .fast_core import fast_backend, set_fast_backend
 from .tools import (
     activation_parameters,
     activation_sites,

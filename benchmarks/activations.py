@@ -1,0 +1,315 @@
+"""Forward+backward cost of every activation, as a multiple of ``F.relu`` measured in the same run.
+
+    python benchmarks/activations.py                 # CPU (and CUDA if present), writes results/bench/
+    python benchmarks/activations.py --quick         # smoke run: small tensor, few reps
+    python benchmarks/activations.py --compile       # add the torch.compile backend column
+    python benchmarks/activations.py --compile-cost  # and its one-off cost in fresh processes
+    python benchmarks/activations.py --update-readme # rebuild benchmarks/README.md tables from the JSON
+
+Timing: every (activation, implementation) pair and the ReLU baseline run once
+per round, in a shuffled order, for many rounds; the figure is the median time
+over rounds divided by ReLU's median. Modules are in training mode (as in
+training: RReLU draws random slopes); ``adact`` is also timed in eval mode.
+
+Memory: bytes saved for backward, counted with
+``torch.autograd.graph.saved_tensors_hooks`` over distinct storages, per byte of
+input (ReLU saves its output: 1.0).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mixact_lib.activations import available_activations, has_fast, make_activation  # noqa: E402
+from mixact_lib.activations import fast_core  # noqa: E402
+
+RESULTS = ROOT / "results" / "bench"
+README = Path(__file__).resolve().parent / "README.md"
+
+
+def saved_bytes(fn, x: torch.Tensor) -> int:
+    """Bytes of the distinct storages that autograd saves for backward while running fn(x)."""
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        s = t.untyped_storage()
+        storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return sum(storages.values())
+
+
+def _clear(module, x):
+    x.grad = None
+    for p in module.parameters():
+        p.grad = None
+
+
+def _step(module, x, g):
+    def run():
+        module(x).backward(g)
+        _clear(module, x)
+    return run
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def configs(names, with_compile):
+    """(label, name, impl, backend, mode) rows to time."""
+    out = []
+    for name in names:
+        modes = ("train", "eval") if name == "adact" else ("train",)
+        for mode in modes:
+            out.append((name, "reference", "eager", mode))
+            if has_fast(name):
+                out.append((name, "fast", "eager", mode))
+                if with_compile:
+                    out.append((name, "fast", "compile", mode))
+    return out
+
+
+def bench_device(device: torch.device, dtype: torch.dtype, shape, rounds: int, names, with_compile: bool) -> dict:
+    torch.manual_seed(0)
+    x = torch.randn(shape, device=device, dtype=dtype).requires_grad_()
+    g = torch.randn_like(x)
+    relu_fn = lambda: (F.relu(x).backward(g), setattr(x, "grad", None))  # noqa: E731
+    rows, steps = [], {}
+    for name, impl, backend, mode in configs(names, with_compile):
+        module = make_activation(name, impl=impl).to(device=device, dtype=dtype)
+        module.train(mode == "train")
+        key = (name, impl, backend, mode)
+        fast_core.set_fast_backend(backend)
+        start = time.perf_counter()
+        _step(module, x, g)()  # first call: compiles under the compile backend
+        first_call = time.perf_counter() - start
+        steps[key] = (module, _step(module, x, g))
+        saved = saved_bytes(module, x.detach().requires_grad_()) / (x.numel() * x.element_size())
+        rows.append({"activation": name, "impl": impl, "backend": backend, "mode": mode,
+                     "first_call_s": first_call, "saved_per_input_byte": saved})
+    fast_core.set_fast_backend("auto")
+    # Each round visits every config (and ReLU) in a fresh random order; a visit runs one untimed
+    # step first, so a config is timed warm (its allocations and caches settled), not right after
+    # a neighbour that evicted everything.
+    times = {key: [] for key in steps}
+    relu_times = []
+    order = list(steps) + [None]
+    for _ in range(rounds):
+        random.shuffle(order)
+        for key in order:
+            fast_core.set_fast_backend("eager" if key is None else key[2])
+            run = relu_fn if key is None else steps[key][1]
+            run()
+            _sync(device)
+            start = time.perf_counter()
+            run()
+            _sync(device)
+            (relu_times if key is None else times[key]).append(time.perf_counter() - start)
+    fast_core.set_fast_backend("auto")
+    relu_ms = statistics.median(relu_times) * 1e3
+    for row in rows:
+        key = (row["activation"], row["impl"], row["backend"], row["mode"])
+        ms = statistics.median(times[key]) * 1e3
+        row.update(ms=ms, ratio_to_relu=ms / relu_ms)
+    relu_saved = saved_bytes(F.relu, x.detach().requires_grad_()) / (x.numel() * x.element_size())
+    return {
+        "device": str(device), "device_name": _device_name(device), "dtype": str(dtype).replace("torch.", ""),
+        "shape": list(shape), "rounds": rounds, "threads": torch.get_num_threads(),
+        "relu_ms": relu_ms, "relu_saved_per_input_byte": relu_saved,
+        "compile_seconds": dict(fast_core.compile_seconds), "inductor_cache": CACHE_STATE, "rows": rows,
+    }
+
+
+def _inductor_cache_state() -> str:
+    """'cold' if torch.compile's on-disk cache is empty at start (compile times then include gcc), else 'warm'."""
+    import getpass
+    import os
+    import tempfile
+
+    path = Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+                or Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}")
+    return "warm" if path.exists() and any(path.iterdir()) else "cold"
+
+
+CACHE_STATE = _inductor_cache_state()
+
+
+def _device_name(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+_COST_SCRIPT = r"""
+import json, time
+t0 = time.perf_counter()
+import torch
+from mixact_lib.activations import make_activation
+torch.set_num_threads(1)
+x = torch.randn(64, 32, 28, 28, requires_grad=True)
+out = {"import_s": time.perf_counter() - t0}
+for label, name, train in [("adact_train_s", "adact", True), ("adact_eval_s", "adact", False), ("mix_s", "mix", True)]:
+    m = make_activation(name).train(train)
+    start = time.perf_counter()
+    m(x).sum().backward()
+    out[label] = time.perf_counter() - start
+print(json.dumps(out))
+"""
+
+
+def compile_cost() -> dict:
+    """First-step seconds of adact (train, then eval) and mix in fresh processes, compile backend.
+
+    Run twice on one empty inductor cache folder: "cold" is a fresh machine (gcc
+    compiles every kernel), "warm" a later process on the same machine.
+    """
+    import os
+    import subprocess
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache, "MIXACT_FAST_BACKEND": "compile",
+               "PYTHONPATH": str(ROOT)}
+        for state in ("cold", "warm"):
+            proc = subprocess.run([sys.executable, "-c", _COST_SCRIPT], env=env, capture_output=True, text=True,
+                                  check=True)
+            out[state] = json.loads(proc.stdout.strip().splitlines()[-1])
+    env["MIXACT_FAST_BACKEND"] = "eager"
+    proc = subprocess.run([sys.executable, "-c", _COST_SCRIPT], env=env, capture_output=True, text=True, check=True)
+    out["eager"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+# ------------------------------------------------------------------ reporting
+
+
+def markdown(result: dict) -> str:
+    """One markdown table per (device, dtype) run: time ratio to ReLU and saved bytes, impls side by side."""
+    lines = []
+    for run in result["runs"]:
+        lines.append(f"**{run['device']} {run['dtype']}**, tensor {'×'.join(map(str, run['shape']))}, "
+                     f"{run['threads']} thread(s), median of {run['rounds']} rounds; "
+                     f"ReLU forward+backward = {run['relu_ms']:.2f} ms, "
+                     f"saves {run['relu_saved_per_input_byte']:.2f} B/B.")
+        lines.append("")
+        fast_rows = [r for r in run["rows"] if r["impl"] == "fast"]
+        backends = [b for b in ("eager", "compile") if any(r["backend"] == b for r in fast_rows)]
+        cols = ["reference"] + [f"fast ({b})" for b in backends]
+        lines.append("| activation | mode | " + " | ".join(f"{c} × ReLU" for c in cols) + " | "
+                     + " | ".join(f"{c} saved B/B" for c in cols[:2]) + " |")
+        lines.append("|" + " --- |" * (2 + len(cols) + min(2, len(cols))))
+        table: dict[tuple, dict] = {}
+        for r in run["rows"]:
+            col = "reference" if r["impl"] == "reference" else f"fast ({r['backend']})"
+            table.setdefault((r["activation"], r["mode"]), {})[col] = r
+        for (name, mode), cells in table.items():
+            ratios = [f"{cells[c]['ratio_to_relu']:.2f}" if c in cells else "–" for c in cols]
+            saved = [f"{cells[c]['saved_per_input_byte']:.2f}" if c in cells else "–" for c in cols[:2]]
+            lines.append(f"| {name} | {mode} | " + " | ".join(ratios) + " | " + " | ".join(saved) + " |")
+        if run.get("compile_seconds"):
+            total = sum(run["compile_seconds"].values())
+            lines.append("")
+            lines.append(f"Compile time of the `compile` backend in this process ({run.get('inductor_cache', '?')} "
+                         f"inductor cache at start): {total:.1f} s in all — "
+                         + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(run["compile_seconds"].items())) + ".")
+        lines.append("")
+    if result.get("compile_cost"):
+        lines.append("First forward+backward in a fresh process (64×32×28×28, seconds; adact in training mode, "
+                     "then eval mode, then mix): the `compile` backend's one-off cost.")
+        lines.append("")
+        lines.append("| backend, inductor cache | import | adact (train) | adact (eval) | mix | total |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for state, label in [("cold", "compile, cold (fresh machine)"), ("warm", "compile, warm (later process)"),
+                             ("eager", "eager (default on CPU)")]:
+            c = result["compile_cost"][state]
+            total = c["adact_train_s"] + c["adact_eval_s"] + c["mix_s"]
+            lines.append(f"| {label} | {c['import_s']:.1f} | {c['adact_train_s']:.1f} | {c['adact_eval_s']:.1f} | "
+                         f"{c['mix_s']:.1f} | {total:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def update_readme(key: str, text: str, readme: Path = README) -> None:
+    """Replace the block between ``<!-- {key} -->`` and ``<!-- /{key} -->`` in the README."""
+    body = readme.read_text()
+    pattern = re.compile(rf"(<!-- {re.escape(key)} -->\n).*?(<!-- /{re.escape(key)} -->)", re.S)
+    if not pattern.search(body):
+        raise SystemExit(f"{readme} has no <!-- {key} --> … <!-- /{key} --> block to fill")
+    readme.write_text(pattern.sub(lambda m: m.group(1) + text.rstrip() + "\n" + m.group(2), body))
+
+
+def readme_from_json() -> None:
+    for path in sorted(RESULTS.glob("activations-*.json")):
+        key = path.stem  # activations-cpu, activations-cuda
+        update_readme(key, markdown(json.loads(path.read_text())))
+        print(f"updated {README.name} block {key} from {path.relative_to(ROOT)}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
+                        help="all: CPU, plus CUDA when available (default)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small tensor, 5 rounds, no JSON unless --out")
+    parser.add_argument("--rounds", type=int, default=None, help="timing rounds (default 30 CPU, 50 CUDA)")
+    parser.add_argument("--shape", type=int, nargs="+", default=[64, 32, 28, 28], help="CPU tensor shape")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads (default 1: on a shared 2-core box, 2 threads time the neighbours)")
+    parser.add_argument("--names", nargs="+", default=None, help="activations to time (default: all)")
+    parser.add_argument("--compile", action="store_true", help="also time the torch.compile fast backend")
+    parser.add_argument("--compile-cost", action="store_true",
+                        help="also time the compile backend's first step in fresh processes (cold and warm cache)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for activations-<device>.json")
+    parser.add_argument("--update-readme", action="store_true", help="only rebuild README tables from the JSON")
+    args = parser.parse_args(argv)
+    if args.update_readme:
+        return readme_from_json()
+    torch.set_num_threads(args.threads)
+    names = args.names or available_activations()
+    devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else \
+        ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for dev in devices:
+        device = torch.device(dev)
+        if dev == "cpu":
+            plan = [(torch.float32, tuple(args.shape))]
+        else:
+            plan = [(torch.float32, (64, 64, 128, 128)), (torch.bfloat16, (64, 64, 128, 128))]  # 2^26 elements
+        if args.quick:
+            plan = [(dt, (8, 16, 16, 16)) for dt, _ in plan[:1]]
+        rounds = args.rounds or (5 if args.quick else 30 if dev == "cpu" else 50)
+        result = {"torch": torch.__version__, "python": platform.python_version(),
+                  "date": time.strftime("%Y-%m-%d %H:%M"), "runs": []}
+        for dtype, shape in plan:
+            run = bench_device(device, dtype, shape, rounds, names, args.compile)
+            result["runs"].append(run)
+        if args.compile_cost and dev == "cpu":
+            result["compile_cost"] = compile_cost()
+        print(markdown(result))
+        if not args.quick or args.out != RESULTS:
+            args.out.mkdir(parents=True, exist_ok=True)
+            path = args.out / f"activations-{dev}.json"
+            path.write_text(json.dumps(result, indent=1))
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

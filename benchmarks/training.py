@@ -1,0 +1,232 @@
+"""Training throughput of the paper nets with each activation, as a ratio to the same net with ReLU.
+
+    python benchmarks/training.py                  # CPU (and CUDA if present), writes results/bench/
+    python benchmarks/training.py --quick          # smoke run
+    python benchmarks/training.py --compile        # add the torch.compile fast backend
+    python benchmarks/training.py --update-readme  # rebuild benchmarks/README.md tables from the JSON
+
+A step is a full training step on an in-memory random batch (batch 64):
+forward, cross-entropy, backward, AdamW update. Each round times one step of
+every (net, activation, implementation) in a shuffled order, after one untimed
+step; images/s is the batch over the median step time. Peak memory
+(``torch.cuda.max_memory_allocated``) is recorded on CUDA.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from activations import CACHE_STATE, update_readme  # noqa: E402  (benchmarks/activations.py)
+
+from mixact_lib.activations import fast_core, has_fast  # noqa: E402
+from mixact_lib.models import build_model  # noqa: E402
+
+RESULTS = ROOT / "results" / "bench"
+#: (net, its paper's learnable activation(s)); every net is also timed with ReLU, its twin
+NETS = {
+    "paper_c_convnet": ["adact"],
+    "paper_a_net": ["mix"],
+}
+
+
+def configs(nets, with_compile):
+    out = []
+    for net, activations in nets.items():
+        out.append((net, "relu", "reference", "eager"))
+        for act in activations:
+            out.append((net, act, "reference", "eager"))
+            if has_fast(act):
+                out.append((net, act, "fast", "eager"))
+                if with_compile:
+                    out.append((net, act, "fast", "compile"))
+    return out
+
+
+def make_step(net, activation, impl, device, batch, image_size, in_channels, num_classes):
+    torch.manual_seed(0)
+    from mixact_lib.activations import use_reference
+
+    with use_reference(impl == "reference"):
+        model = build_model(net, num_classes=num_classes, in_channels=in_channels, activation=activation,
+                            image_size=image_size).to(device)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, in_channels, *image_size, device=device)
+    y = torch.randint(0, num_classes, (batch,), device=device)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def bench_device(device, rounds, nets, with_compile, batch=64):
+    steps, first_call, peak = {}, {}, {}
+    for key in configs(nets, with_compile):
+        net, act, impl, backend = key
+        fast_core.set_fast_backend(backend)
+        step = make_step(net, act, impl, device, batch, (28, 28), 1, 10)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats(device)
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        first_call[key] = time.perf_counter() - start
+        if device.type == "cuda":
+            step()
+            _sync(device)
+            peak[key] = torch.cuda.max_memory_allocated(device)
+        steps[key] = step
+    times = {key: [] for key in steps}
+    order = list(steps)
+    for _ in range(rounds):
+        random.shuffle(order)
+        for key in order:
+            fast_core.set_fast_backend(key[3])
+            steps[key]()  # untimed: settle allocations after the previous config
+            _sync(device)
+            start = time.perf_counter()
+            steps[key]()
+            _sync(device)
+            times[key].append(time.perf_counter() - start)
+    fast_core.set_fast_backend("auto")
+    rows = []
+    for key in steps:
+        net, act, impl, backend = key
+        ms = statistics.median(times[key]) * 1e3
+        rows.append({"net": net, "activation": act, "impl": impl, "backend": backend, "step_ms": ms,
+                     "images_per_s": batch / ms * 1e3, "first_step_s": first_call[key],
+                     "peak_memory_mb": peak[key] / 2**20 if key in peak else None})
+    for row in rows:
+        twin = next(r for r in rows if r["net"] == row["net"] and r["activation"] == "relu")
+        row["throughput_vs_relu"] = row["images_per_s"] / twin["images_per_s"]
+        if row["peak_memory_mb"] is not None:
+            row["memory_vs_relu"] = row["peak_memory_mb"] / twin["peak_memory_mb"]
+    return {"device": str(device), "batch": batch, "rounds": rounds, "threads": torch.get_num_threads(),
+            "compile_seconds": dict(fast_core.compile_seconds), "inductor_cache": CACHE_STATE, "rows": rows}
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def markdown(result: dict) -> str:
+    lines = []
+    for run in result["runs"]:
+        cuda = run["device"].startswith("cuda")
+        lines.append(f"**{run['device']}**, batch {run['batch']}, {run['threads']} thread(s), "
+                     f"median of {run['rounds']} rounds.")
+        lines.append("")
+        head = "| net | activation | impl | step ms | images/s | × ReLU twin |"
+        lines.append(head + (" peak MB | memory × ReLU |" if cuda else ""))
+        lines.append("|" + " --- |" * (6 + (2 if cuda else 0)))
+        for r in run["rows"]:
+            impl = r["impl"] if r["impl"] == "reference" or r["activation"] == "relu" else f"fast ({r['backend']})"
+            line = (f"| {r['net']} | {r['activation']} | {impl} | {r['step_ms']:.1f} | "
+                    f"{r['images_per_s']:.0f} | {r['throughput_vs_relu']:.2f} |")
+            if cuda:
+                line += f" {r['peak_memory_mb']:.0f} | {r['memory_vs_relu']:.2f} |"
+            lines.append(line)
+        if run.get("compile_seconds"):
+            lines.append("")
+            lines.append(f"Compile time of the `compile` backend in this process ({run.get('inductor_cache', '?')} "
+                         f"inductor cache at start): {sum(run['compile_seconds'].values()):.1f} s.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+#: the issue's targets: (label, file, selector, threshold, "max" or "min")
+TARGETS = [
+    ("adact forward+backward (training mode) ≤ 4× ReLU", "activations", ("adact", "train"), 4.0, "max"),
+    ("adact forward+backward (eval mode) ≤ 4× ReLU", "activations", ("adact", "eval"), 4.0, "max"),
+    ("mix (relu/tanh/sin) forward+backward ≤ 5× ReLU", "activations", ("mix", "train"), 5.0, "max"),
+    ("arelu forward+backward ≤ 3× ReLU", "activations", ("arelu", "train"), 3.0, "max"),
+    ("saved for backward ≤ 1 input-sized tensor (worst fast activation, B/B)", "saved", None, 1.01, "max"),
+    ("paper C ConvNet + adact training throughput ≥ 0.8× ReLU twin", "training", ("paper_c_convnet", "adact"),
+     0.8, "min"),
+    ("paper A net + mix training throughput ≥ 0.9× ReLU twin", "training", ("paper_a_net", "mix"), 0.9, "min"),
+]
+
+
+def targets_markdown(activations: dict, training: dict) -> str:
+    """The issue's targets against the measured CPU numbers, fast eager and fast compile side by side."""
+    act_rows, train_rows = activations["runs"][0]["rows"], training["runs"][0]["rows"]
+
+    def value(kind, sel, backend):
+        if kind == "activations":
+            rows = [r for r in act_rows if (r["activation"], r["mode"]) == sel]
+            rows = [r["ratio_to_relu"] for r in rows if r["impl"] == "fast" and r["backend"] == backend]
+        elif kind == "saved":
+            rows = [max(r["saved_per_input_byte"] for r in act_rows if r["impl"] == "fast" and r["backend"] == backend)]
+        else:
+            rows = [r["throughput_vs_relu"] for r in train_rows if (r["net"], r["activation"]) == sel
+                    and r["impl"] == "fast" and r["backend"] == backend]
+        return rows[0] if rows else None
+
+    lines = ["| target | fast (eager, CPU default) | fast (compile) |", "| --- | --- | --- |"]
+    for label, kind, sel, limit, sense in TARGETS:
+        cells = []
+        for backend in ("eager", "compile"):
+            v = value(kind, sel, backend)
+            ok = v is not None and (v <= limit if sense == "max" else v >= limit)
+            cells.append("–" if v is None else f"{v:.2f} {'met' if ok else 'missed'}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 rounds, no JSON unless --out")
+    parser.add_argument("--rounds", type=int, default=None, help="timing rounds (default 15 CPU, 30 CUDA)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1, see activations.py)")
+    parser.add_argument("--compile", action="store_true", help="also time the torch.compile fast backend")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for training-<device>.json")
+    parser.add_argument("--update-readme", action="store_true", help="only rebuild README tables from the JSON")
+    args = parser.parse_args(argv)
+    if args.update_readme:
+        for path in sorted(RESULTS.glob("training-*.json")):
+            update_readme(path.stem, markdown(json.loads(path.read_text())))
+            print(f"updated README block {path.stem} from {path.relative_to(ROOT)}")
+        acts, train = RESULTS / "activations-cpu.json", RESULTS / "training-cpu.json"
+        if acts.exists() and train.exists():
+            update_readme("targets-cpu", targets_markdown(json.loads(acts.read_text()), json.loads(train.read_text())))
+            print("updated README block targets-cpu")
+        return
+    torch.set_num_threads(args.threads)
+    devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else \
+        ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for dev in devices:
+        device = torch.device(dev)
+        rounds = args.rounds or (2 if args.quick else 15 if dev == "cpu" else 30)
+        result = {"torch": torch.__version__, "python": platform.python_version(),
+                  "date": time.strftime("%Y-%m-%d %H:%M"), "runs": [bench_device(device, rounds, NETS, args.compile)]}
+        print(markdown(result))
+        if not args.quick or args.out != RESULTS:
+            args.out.mkdir(parents=True, exist_ok=True)
+            path = args.out / f"training-{dev}.json"
+            path.write_text(json.dumps(result, indent=1))
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ import sys
 from .activations import available_activations
 from .data import DatasetNotFoundError, available_datasets
 from .experiments import PAPERS, paper_config, run
+from .sweep import load_grid, sweep
 from .models import available_models
 from .training import OPTIMIZERS, TrainingDivergedError
 
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-resume", action="store_true", help="refuse to reuse an existing results folder")
     r.add_argument("--no-checkpoint", action="store_true", help="delete checkpoint.pt when the run finishes")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    w = sub.add_parser("sweep", help="run a grid of configurations (resumable) and print the tidy table",
+                       description="Run every point of a grid file; finished runs are read back, killed ones resume.")
+    w.add_argument("grid", help="YAML file with paper, base (overrides), grid (key: [values]) and root (folder)")
+    w.add_argument("--csv", default=None, help="also write the table of summaries to this CSV file")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -95,8 +102,26 @@ def _config_from_args(args: argparse.Namespace):
                         seed=args.seed, device=args.device, keep_checkpoint=not args.no_checkpoint, **overrides)
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    base, grid, root = load_grid(args.grid)
+    table = sweep(base, grid, root, progress=not args.quiet)
+    columns = [c for c in ("model", "activation", "optimizer", "seed", "best_test_acc", "final_test_acc",
+                           "convergence_area", "total_seconds") if c in table]
+    print(table[columns].to_string(index=False))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    print(root)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "sweep":
+        try:
+            return _sweep(args)
+        except (ValueError, OSError, DatasetNotFoundError, TrainingDivergedError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     try:
         config = _config_from_args(args)
         result = run(config, resume=not args.no_resume, progress=not args.quiet)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.ticker import MaxNLocator
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -79,11 +80,14 @@ def plot_curves(histories: pd.DataFrame, y: str = "train_loss", hue: str = "acti
     if col is None:
         fig, ax = plt.subplots(figsize=(6, 3.8))
         sns.lineplot(ax=ax, **kwargs)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel or y.replace("_", " "))
         ax.set_title(title)
         ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left")
         return fig
     grid = sns.relplot(kind="line", col=col, height=3.2, facet_kws={"sharey": False}, **kwargs)
+    for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     grid.set_ylabels(ylabel or y.replace("_", " "))
     grid.figure.suptitle(title, y=1.03)
     return grid.figure

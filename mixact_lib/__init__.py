@@ -16,14 +16,14 @@ from .experiments import RunConfig, paper_config, run  # noqa: E402
 from .models import available_models, build_model, count_parameters, optimized_from  # noqa: E402
 from .results import collect_summaries, load_histories, mean_std, mixture_weights, rebuild_activations  # noqa: E402
 from .reproduction import paper_values, reproduction_table  # noqa: E402
-from .sweep import sweep  # noqa: E402
+from .sweep import run_study, sweep  # noqa: E402
 from .training import Phase, train  # noqa: E402
 
 __all__ = [
     "make_activation", "available_activations", "swap_activations",
     "load_dataset", "available_datasets", "synthetic_dataset",
     "build_model", "available_models", "count_parameters", "optimized_from",
-    "RunConfig", "paper_config", "run", "sweep", "Phase", "train",
+    "RunConfig", "paper_config", "run", "run_study", "sweep", "Phase", "train",
     "collect_summaries", "load_histories", "mean_std", "mixture_weights", "rebuild_activations",
     "paper_values", "reproduction_table",
 ]

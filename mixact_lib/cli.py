@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+import torch
+
 from .activations import available_activations
 from .data import DatasetNotFoundError, available_datasets
 from .experiments import PAPERS, paper_config, run
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("grid", help="YAML file with paper, base (overrides), grid (key: [values]) and root (folder)")
     w.add_argument("--csv", default=None, help="also write the table of summaries to this CSV file")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--threads", type=_positive_int, default=None,
+                   help="torch CPU threads (default: torch's); use 1 when another job shares the CPU")
     return parser
 
 
@@ -104,6 +108,8 @@ def _config_from_args(args: argparse.Namespace):
 
 def _sweep(args: argparse.Namespace) -> int:
     base, grid, root = load_grid(args.grid)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     table = sweep(base, grid, root, progress=not args.quiet)
     columns = [c for c in ("model", "activation", "optimizer", "seed", "best_test_acc", "final_test_acc",
                            "convergence_area", "total_seconds") if c in table]

@@ -3,6 +3,14 @@
     table = sweep(paper_config("b", epochs=3), {"activation": ["relu", "arelu"], "seed": [0, 1, 2]},
                   root="results/b-quick")
 
+Values that only make sense together (a model and its ``model_kwargs``, an optimiser and
+its ``lr``) go in the grid's ``cases``: a list of dicts, each with a ``name`` for its folder,
+crossed with every other key::
+
+    {"cases": [{"name": "resnet", "model": "resnet", "model_kwargs": {"width": 0.125}},
+               {"name": "vgg", "model": "vgg", "model_kwargs": {"width": 0.125, "depth": 11}}],
+     "activation": ["relu", "arelu"], "seed": [0, 1, 2]}
+
 Each combination gets its own folder under ``root`` (named from the varied
 values), so an interrupted sweep resumes: finished runs are read back, a
 half-done run continues from its checkpoint.
@@ -32,18 +40,47 @@ def _slug(value: Any) -> str:
     return str(value).replace("/", "_").replace(" ", "")
 
 
+def _check_cases(cases: Any) -> list[dict[str, Any]]:
+    if not isinstance(cases, (list, tuple)) or not all(isinstance(c, dict) for c in cases):
+        raise ValueError("grid 'cases' must be a list of dicts (each: name plus the fields that go together)")
+    names = [c.get("name") for c in cases]
+    if any(not isinstance(n, str) or not n for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"every grid case needs a unique, non-empty 'name' (it names the folder); got {names}")
+    return list(cases)
+
+
 def expand(grid: dict[str, Iterable]) -> list[dict[str, Any]]:
-    """Every combination of the grid's values, as a list of {key: value} dicts (itertools.product order)."""
+    """Every combination of the grid's values, as a list of {key: value} dicts (itertools.product order).
+
+    A ``cases`` entry (list of dicts) is one more axis whose value is the whole dict.
+    """
     keys = list(grid)
-    values = [list(grid[k]) for k in keys]
+    values = [_check_cases(grid[k]) if k == "cases" else list(grid[k]) for k in keys]
     for k, v in zip(keys, values):
         if not v:
             raise ValueError(f"grid key {k!r} has no values")
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
 
+def _flatten(point: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A point's fields (its case merged in) and its folder name (the case by name, the rest by value)."""
+    fields, parts = {}, []
+    for key, value in point.items():
+        if key == "cases":
+            fields.update({k: v for k, v in value.items() if k != "name"})
+            parts.append(f"case={_slug(value['name'])}")
+        else:
+            fields[key] = value
+            parts.append(f"{key}={_slug(value)}")
+    clash = set(point) & set(point.get("cases", {}))
+    if clash:
+        raise ValueError(f"grid keys {sorted(clash)} are set both by a case and as their own axis; use one")
+    return fields, "__".join(parts)
+
+
 def configure(base: RunConfig, point: dict[str, Any], root: Path) -> RunConfig:
     """The config of one grid point: ``base`` with the point's values, its own folder under ``root``."""
+    point, folder = _flatten(point)
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     unknown = set(point) - fields - set(PHASE_KEYS)
     if unknown:
@@ -59,7 +96,7 @@ def configure(base: RunConfig, point: dict[str, Any], root: Path) -> RunConfig:
         epochs = point.get("epochs", sum(p.epochs for p in base.phases) if base.paper != "a" else first.epochs)
         d["phases"] = paper_phases(base.paper, epochs, point.get("optimizer", first.optimizer),
                                    point.get("lr", first.lr), first.weight_decay, first.act_lr)
-    d["out"] = str(root / "__".join(f"{k}={_slug(v)}" for k, v in point.items()))
+    d["out"] = str(root / folder)
     return RunConfig(**d)
 
 
@@ -75,13 +112,15 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
     configs = [configure(base, p, root) for p in points]
     data_keys = {"dataset", "train_subset", "test_subset", "val_fraction", "pad_to", "data_root", "device",
                  "data_seed"}
+    case_keys = {k for p in points for k in p.get("cases", {})}
     shared = None
-    if reuse_data and not set(grid) & data_keys:
-        c = configs[0]
-        shared = load_dataset(c.dataset, root=c.data_root, train_subset=c.train_subset, test_subset=c.test_subset,
-                              val_fraction=c.val_fraction, seed=c.data_seed, device=resolve_device(c.device),
-                              pad_to=c.pad_to)
     for config in tqdm(configs, desc=f"sweep {root.name}", disable=not progress):
+        # loaded once, and only when a run still has to train (finished runs are just read back)
+        if (shared is None and reuse_data and not (set(grid) | case_keys) & data_keys
+                and not (Path(config.out) / "summary.json").exists()):
+            shared = load_dataset(config.dataset, root=config.data_root, train_subset=config.train_subset,
+                                  test_subset=config.test_subset, val_fraction=config.val_fraction,
+                                  seed=config.data_seed, device=resolve_device(config.device), pad_to=config.pad_to)
         result = run(config, progress=False, data=shared)
         if on_run is not None:
             on_run(config, result.summary)
@@ -100,3 +139,28 @@ def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
         raise ValueError(f"{path}: a sweep file needs 'grid' (key → list of values) and 'root' (results folder)")
     base = paper_config(spec.get("paper", "c"), **(spec.get("base") or {}))
     return base, spec["grid"], Path(spec["root"])
+
+
+def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root: str | Path | None = None,
+              base_dir: str | Path = ".", device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run, or read back, the grid of one sweep file: the entry point of the book's study chapters.
+
+    Without ``overrides`` the runs go to the file's ``root`` (relative to ``base_dir``, the
+    repository root for the committed studies), so committed results are read back and only
+    missing runs train. ``overrides`` (key → value or list of values; ``None`` values are
+    ignored) replace or add grid axes, e.g. ``{"seed": [0, 1, 2, 3, 4], "epochs": 81}``;
+    those runs differ from the committed ones, so they need their own ``root``.
+    ``device`` changes where missing runs train without changing what they are.
+    """
+    base, grid, file_root = load_grid(path)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if overrides and root is None:
+        raise ValueError(f"overrides {sorted(overrides)} change the runs of {path}; give a root folder for them "
+                         "so they do not mix with the study's own results")
+    grid = dict(grid)
+    for key, value in overrides.items():
+        grid[key] = list(value) if isinstance(value, (list, tuple)) else [value]
+    if device is not None:
+        base = dataclasses.replace(base, device=device)
+    folder = Path(root) if root is not None else Path(base_dir) / file_root
+    return sweep(base, grid, folder, progress=progress)

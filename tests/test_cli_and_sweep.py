@@ -98,6 +98,23 @@ def test_expand_and_configure_grid(tmp_path):
         configure(base, {"colour": "red"}, tmp_path)
 
 
+def test_grid_cases_keep_values_together(tmp_path):
+    cases = [{"name": "small", "model": "resnet", "model_kwargs": {"width": 0.125}},
+             {"name": "vgg11", "model": "vgg", "model_kwargs": {"depth": 11}}]
+    points = expand({"cases": cases, "seed": [0, 1]})
+    assert len(points) == 4
+    configs = [configure(mx.paper_config("b", epochs=3), p, tmp_path) for p in points]
+    assert [(c.model, c.model_kwargs, c.seed) for c in configs] == [
+        ("resnet", {"width": 0.125}, 0), ("resnet", {"width": 0.125}, 1), ("vgg", {"depth": 11}, 0), ("vgg", {"depth": 11}, 1)]
+    assert configs[2].out.endswith("case=vgg11__seed=0")
+    opt = configure(mx.paper_config("b", epochs=3), {"cases": {"name": "adam", "optimizer": "adam", "lr": 1e-4}}, tmp_path)
+    assert [p.lr for p in opt.phases] == pytest.approx([1e-4, 1e-5, 1e-6]) and opt.phases[0].optimizer == "adam"
+    with pytest.raises(ValueError, match="unique, non-empty 'name'"):
+        expand({"cases": [{"model": "vgg"}]})
+    with pytest.raises(ValueError, match="both by a case and as their own axis"):
+        configure(mx.paper_config("b"), {"cases": {"name": "x", "seed": 1}, "seed": 0}, tmp_path)
+
+
 @needs_fmnist
 def test_sweep_cli_runs_the_smoke_grid_and_resumes(tmp_path):
     grid = (ROOT / "grids" / "paper_b_smoke.yaml").read_text().replace("root: runs/paper_b_smoke",
@@ -112,6 +129,25 @@ def test_sweep_cli_runs_the_smoke_grid_and_resumes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "sweep" / "activation=arelu__seed=0" / "summary.json").stat().st_mtime == stamp  # skipped
     assert (tmp_path / "t2.csv").read_text() == first
+
+
+
+@needs_fmnist
+def test_run_study_reads_back_and_overrides_need_their_own_root(tmp_path):
+    spec = (ROOT / "grids" / "paper_b_smoke.yaml").read_text().replace("root: runs/paper_b_smoke", "root: study")
+    (tmp_path / "grid.yaml").write_text(spec)
+    table = mx.run_study(tmp_path / "grid.yaml", base_dir=tmp_path, progress=False)
+    assert sorted(table.activation) == ["arelu", "relu"]
+    summary = tmp_path / "study" / "activation=relu__seed=0" / "summary.json"
+    stamp = summary.stat().st_mtime
+    again = mx.run_study(tmp_path / "grid.yaml", base_dir=tmp_path, progress=False, device="cpu")
+    assert summary.stat().st_mtime == stamp and again.final_test_acc.tolist() == table.final_test_acc.tolist()
+    with pytest.raises(ValueError, match="give a root folder"):
+        mx.run_study(tmp_path / "grid.yaml", base_dir=tmp_path, overrides={"seed": [1]})
+    more = mx.run_study(tmp_path / "grid.yaml", overrides={"seed": [1], "activation": ["relu"], "epochs": None},
+                        root=tmp_path / "more", progress=False)
+    assert more.seed.tolist() == [1] and (tmp_path / "more" / "activation=relu__seed=1" / "summary.json").exists()
+    assert not (tmp_path / "study" / "activation=relu__seed=1").exists()
 
 
 def _step_moves_activations(model: nn.Module, loss_fn) -> None:

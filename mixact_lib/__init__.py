@@ -14,7 +14,8 @@ from .activations import available_activations, make_activation, swap_activation
 from .data import available_datasets, load_dataset, synthetic_dataset  # noqa: E402
 from .experiments import RunConfig, paper_config, run  # noqa: E402
 from .models import available_models, build_model, count_parameters, optimized_from  # noqa: E402
-from .results import collect_summaries, load_histories, mean_std, mixture_weights, rebuild_activations  # noqa: E402
+from .results import (collect_summaries, load_histories, mean_std, mixture_weights, paired_differences,  # noqa: E402
+                      rebuild_activations)
 from .reproduction import paper_values, reproduction_table  # noqa: E402
 from .sweep import run_study, sweep  # noqa: E402
 from .training import Phase, train  # noqa: E402
@@ -24,6 +25,7 @@ __all__ = [
     "load_dataset", "available_datasets", "synthetic_dataset",
     "build_model", "available_models", "count_parameters", "optimized_from",
     "RunConfig", "paper_config", "run", "run_study", "sweep", "Phase", "train",
-    "collect_summaries", "load_histories", "mean_std", "mixture_weights", "rebuild_activations",
+    "collect_summaries", "load_histories", "mean_std", "mixture_weights", "paired_differences",
+    "rebuild_activations",
     "paper_values", "reproduction_table",
 ]

@@ -80,6 +80,37 @@ def format_mean_std(mean: float, std: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+
+def paired_differences(table: pd.DataFrame, pairs: list[tuple[str, str]], metric: str = "final_test_acc",
+                       by: list[str] | str = "model", column: str = "activation",
+                       higher_is_better: bool = True) -> pd.DataFrame:
+    """``challenger − baseline`` per seed for each (baseline, challenger) pair, within each ``by`` group.
+
+    Runs are paired by seed (same init seed and batch order). One row per group and pair:
+    mean and std of the difference, and ``wins`` = seeds where the challenger is better
+    (``higher_is_better`` says which direction that is), out of ``n_seeds`` paired seeds.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for key, group in table.groupby(by, sort=False) if by else [((), table)]:
+        key = key if isinstance(key, tuple) else (key,)
+        for baseline, challenger in pairs:
+            a = group[group[column] == baseline].set_index("seed")[metric]
+            b = group[group[column] == challenger].set_index("seed")[metric]
+            if a.index.duplicated().any() or b.index.duplicated().any():
+                raise ValueError(f"several {metric} values per seed for {baseline!r} or {challenger!r} in group "
+                                 f"{key}; add the column that tells them apart to `by`")
+            seeds = a.index.intersection(b.index)
+            if seeds.empty:
+                continue
+            diff = b[seeds] - a[seeds]
+            better = diff > 0 if higher_is_better else diff < 0
+            rows.append({**dict(zip(by, key)), "baseline": baseline, "challenger": challenger,
+                         "diff_mean": diff.mean(), "diff_std": diff.std(), "wins": int(better.sum()),
+                         "n_seeds": len(seeds)})
+    return pd.DataFrame(rows)
+
+
 def mixture_weights(summary_or_folder: dict | str | Path, which: str = "weights") -> pd.DataFrame:
     """Layer × member table of a mixture run's final weights (``which``: ``weights`` or ``raw``)."""
     summary = summary_or_folder

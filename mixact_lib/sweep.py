@@ -142,7 +142,8 @@ def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
 
 
 def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root: str | Path | None = None,
-              base_dir: str | Path = ".", device: str | None = None, progress: bool = True) -> pd.DataFrame:
+              base_dir: str | Path = ".", device: str | None = None, train: bool = True,
+              progress: bool = True) -> pd.DataFrame:
     """Run, or read back, the grid of one sweep file: the entry point of the book's study chapters.
 
     Without ``overrides`` the runs go to the file's ``root`` (relative to ``base_dir``, the
@@ -150,7 +151,9 @@ def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root
     missing runs train. ``overrides`` (key → value or list of values; ``None`` values are
     ignored) replace or add grid axes, e.g. ``{"seed": [0, 1, 2, 3, 4], "epochs": 81}``;
     those runs differ from the committed ones, so they need their own ``root``.
-    ``device`` changes where missing runs train without changing what they are.
+    ``device`` changes where missing runs train without changing what they are; with
+    ``train=False`` nothing trains and the table holds whichever runs have finished.
+    The results folder is returned in ``table.attrs["root"]`` (e.g. for :func:`load_histories`).
     """
     base, grid, file_root = load_grid(path)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -163,4 +166,6 @@ def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root
     if device is not None:
         base = dataclasses.replace(base, device=device)
     folder = Path(root) if root is not None else Path(base_dir) / file_root
-    return sweep(base, grid, folder, progress=progress)
+    table = sweep(base, grid, folder, progress=progress) if train else collect_summaries(folder)
+    table.attrs["root"] = str(folder)
+    return table

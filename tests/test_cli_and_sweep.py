@@ -137,7 +137,7 @@ def test_run_study_reads_back_and_overrides_need_their_own_root(tmp_path):
     spec = (ROOT / "grids" / "paper_b_smoke.yaml").read_text().replace("root: runs/paper_b_smoke", "root: study")
     (tmp_path / "grid.yaml").write_text(spec)
     table = mx.run_study(tmp_path / "grid.yaml", base_dir=tmp_path, progress=False)
-    assert sorted(table.activation) == ["arelu", "relu"]
+    assert sorted(table.activation) == ["arelu", "relu"] and table.attrs["root"] == str(tmp_path / "study")
     summary = tmp_path / "study" / "activation=relu__seed=0" / "summary.json"
     stamp = summary.stat().st_mtime
     again = mx.run_study(tmp_path / "grid.yaml", base_dir=tmp_path, progress=False, device="cpu")
@@ -148,6 +148,8 @@ def test_run_study_reads_back_and_overrides_need_their_own_root(tmp_path):
                         root=tmp_path / "more", progress=False)
     assert more.seed.tolist() == [1] and (tmp_path / "more" / "activation=relu__seed=1" / "summary.json").exists()
     assert not (tmp_path / "study" / "activation=relu__seed=1").exists()
+    (tmp_path / "study" / "activation=arelu__seed=0" / "summary.json").unlink()
+    assert mx.run_study(tmp_path / "grid.yaml", base_dir=tmp_path, train=False).activation.tolist() == ["relu"]
 
 
 def _step_moves_activations(model: nn.Module, loss_fn) -> None:

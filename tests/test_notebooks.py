@@ -19,7 +19,7 @@ SHARED = ("profile", "seeds", "device", "results_dir")  # in every chapter
 TRAINING = ("dataset", "epochs", "train_subset", "test_subset")  # in every chapter that trains
 TRAINING_CHAPTERS = ("paper_a", "paper_b", "paper_c", "comparison")
 ALLOWED_IMPORTS = {"mixact_lib", "pandas", "numpy", "matplotlib", "seaborn", "IPython", "pathlib", "json",
-                   "torch"}
+                   "torch", "torchvision"}  # torchvision: a reader's own model, into which mixact swaps activations
 
 
 def cells(nb: Path) -> list[dict]:

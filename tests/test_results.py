@@ -1,0 +1,46 @@
+"""Tables built from results folders: paired comparisons and the mean ± std formatting."""
+import pandas as pd
+import pytest
+
+import mixact_lib as mx
+from mixact_lib.results import format_mean_std
+
+
+def _table():
+    rows = []
+    for model, shift in (("resnet", 0.0), ("vgg", 0.1)):
+        for seed, (relu, arelu) in enumerate([(0.80, 0.82), (0.81, 0.80), (0.79, 0.83)]):
+            rows += [{"model": model, "activation": "relu", "seed": seed, "final_test_acc": relu + shift,
+                      "convergence_area": 3.0 - relu},
+                     {"model": model, "activation": "arelu", "seed": seed, "final_test_acc": arelu + shift,
+                      "convergence_area": 3.0 - arelu}]
+    rows.append({"model": "resnet", "activation": "arelu", "seed": 9, "final_test_acc": 0.1,
+                 "convergence_area": 9.0})  # no relu partner: must be left out, not paired
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_pair_by_seed_and_count_wins():
+    d = mx.paired_differences(_table(), [("relu", "arelu")])
+    assert d.model.tolist() == ["resnet", "vgg"]
+    row = d.iloc[0]
+    assert row.n_seeds == 3 and row.wins == 2
+    assert row.diff_mean == pytest.approx((0.02 - 0.01 + 0.04) / 3)
+    assert row.diff_std == pytest.approx(pd.Series([0.02, -0.01, 0.04]).std())
+
+
+def test_paired_differences_lower_is_better():
+    d = mx.paired_differences(_table(), [("relu", "arelu")], metric="convergence_area", higher_is_better=False)
+    assert d.wins.tolist() == [2, 2]
+
+
+def test_paired_differences_skip_missing_pairs_and_refuse_ambiguous_pairs():
+    vgg = _table().query("model == 'vgg'")
+    d = mx.paired_differences(vgg, [("relu", "swish"), ("relu", "arelu")], by=[])
+    assert d.challenger.tolist() == ["arelu"] and d.n_seeds.iloc[0] == 3
+    with pytest.raises(ValueError, match="several final_test_acc values per seed"):
+        mx.paired_differences(_table(), [("relu", "arelu")], by=[])  # two models share each seed
+
+
+def test_format_mean_std():
+    assert format_mean_std(0.91234, 0.0012) == "0.9123 ± 0.0012"
+    assert format_mean_std(0.5, float("nan")) == "0.5000"

@@ -1,7 +1,7 @@
 """Image datasets as whole tensors on the training device, plus seeded subsets and batches.
 
-The datasets the three papers train on (paper A: MNIST, Fashion-MNIST, KMNIST; paper B: CIFAR-10/100;
-paper C: Fashion-MNIST, CIFAR-10, SVHN, FER):
+The datasets the three papers train on (paper A: MNIST, Fashion-MNIST, KMNIST; paper B: CIFAR-10/100,
+miniImageNet; paper C: Fashion-MNIST, CIFAR-10, SVHN, FER):
 
 ========  =========================  ===============  ==================================================
 name      what                       train / test     files, in ``<dir>/`` (any folder searched, below)
@@ -20,17 +20,24 @@ fer2013   7 facial expressions,      22,967 / 5,742   ``fer2013/fer2013.csv`` or
           48×48 grey
 ========  =========================  ===============  ==================================================
 
+``miniimagenet`` (100 ImageNet classes, 84×84 colour, 50,000 / 10,000): ``mini-imagenet/{train,val,test}.csv``
+plus ``images/``, or class folders ``miniimagenet/<wnid>/*.jpg``.
+
 Aliases: ``fashion_mnist``/``fashionmnist`` → ``fmnist``, ``fer`` → ``fer2013``; names are case-insensitive.
 
 **Where files are looked for**, in order: ``root``, ``$MIXACT_DATA``, ``./data``, ``/usr/share/datasets``
 (Debian's ``dataset-fashion-mnist`` installs ``/usr/share/datasets/fashion-mnist/``). Failing that, and
 with ``download=True``, torchvision downloads into ``root`` (else ``$MIXACT_DATA``, else ``./data``).
-FER2013 has no downloader (Kaggle needs a login). When nothing works, :class:`DatasetNotFoundError`
+FER2013 and miniImageNet have no downloader (Kaggle and ImageNet need a login). When nothing works, :class:`DatasetNotFoundError`
 names every place tried and the files to put there. :mod:`mixact_lib.datasets_io` does the finding.
 
 **FER's split.** FER2013's csv marks 28,709 rows "Training" (plus public/private test rows). Paper C
 (§A.2) partitions those 28,709 into 80 % train and 20 % test; we do the same, stratified by class
 with a fixed seed (``datasets_io.FER_SPLIT_SEED``), so the test set does not change with ``seed``.
+miniImageNet's few-shot splits have disjoint classes, so for paper B's classification table all 100
+classes are pooled and each is split 500/100 (our choice; :mod:`mixact_lib.miniimagenet_io`).
+PASCAL VOC and COCO (paper B's detection table) are not whole-tensor datasets: see
+:mod:`mixact_lib.detection_data`.
 
 **Normalisation** (paper C §A.2: mean 0.5, std 0.5 for every dataset): images stay uint8 until they
 reach the device, then x ← (x/255 − mean)/std, which maps [0, 255] to [−1, 1]. One scalar mean and

@@ -6,12 +6,16 @@ docstring says which dataset is which and where the files go. This module does t
 1. :func:`search_dirs` lists the folders to look in: ``root``, ``$MIXACT_DATA``, ``./data``,
    then :data:`SYSTEM_DATA_DIRS` (``/usr/share/datasets``, where Debian's
    ``dataset-fashion-mnist`` package puts its files).
-2. In each folder every known layout is tried (e.g. ``fashion-mnist/`` and ``FashionMNIST/raw/``).
+2. In each folder every known layout is tried (e.g. ``fashion-mnist/`` and ``FashionMNIST/raw/``;
+   for miniImageNet, split CSVs + ``images/`` or class folders, see :mod:`mixact_lib.miniimagenet_io`).
 3. If nothing is found and ``download=True``, torchvision's downloader fetches the files into
    ``root``, else ``$MIXACT_DATA``, else ``./data``, under a socket timeout
    (:data:`DOWNLOAD_TIMEOUT_S`) so an offline machine fails in seconds instead of hanging; a
    failed download removes the empty folders it made.
 4. Otherwise :class:`DatasetNotFoundError` lists every place tried and the files to put there.
+
+FER2013 and miniImageNet have no downloader, and both are split here (see the ``*_TEST_FRACTION``
+constants). PASCAL VOC and COCO, for detection, are :mod:`mixact_lib.detection_data`'s job.
 
 Parsed arrays are cached per process (:func:`functools.lru_cache`, keyed on the file location),
 so a notebook that loads Fashion-MNIST twice parses it once; :func:`clear_cache` empties it.
@@ -52,7 +56,7 @@ _FER_COLUMNS = ("emotion", "pixels")
 class _Spec:
     name: str
     title: str
-    kind: str                                  # "idx" | "torchvision" | "fer"
+    kind: str                                  # "idx" | "torchvision" | "fer" | "miniimagenet"
     layouts: tuple[tuple[str, tuple[str, ...]], ...]  # (sub-folder, files needed there)
     url: str                                   # where a person can get the files
     classes: tuple[str, ...] = ()              # empty: taken from the files (CIFAR-100)
@@ -89,6 +93,12 @@ _SPECS: dict[str, _Spec] = {s.name: s for s in (
           "challenges-in-representation-learning-facial-expression-recognition-challenge"
           " (fer2013.tar.gz holds fer2013/fer2013.csv; needs a Kaggle login, so no automatic download)",
           ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")),
+    _Spec("miniimagenet", "miniImageNet", "miniimagenet",
+          (("mini-imagenet", ("(a) train.csv, val.csv, test.csv (header filename,label) + images/<filename>",)),
+           ("miniimagenet", ("(b) <wnid>/*.jpg|png, optionally one level down in train/, val/, test/",))),
+          "split CSVs of Ravi & Larochelle (2017): https://github.com/twitter/meta-learning-lstm/tree/master/"
+          "data/miniImagenet; the images are ILSVRC-2012 training images (https://image-net.org/download.php, "
+          "needs a login), cut to the CSVs' 60,000 files e.g. with https://github.com/yaoyao-liu/mini-imagenet-tools"),
 )}
 _ALIASES = {"fashionmnist": "fmnist", "fer": "fer2013"}
 
@@ -166,6 +176,16 @@ def _find_file(folder: Path, name: str) -> Path | None:
 
 def _locate(spec: _Spec, dirs: list[Path], tried: list[str]) -> Iterator[Path]:
     """Yield each folder (or, for FER, csv file) holding a complete copy; note the misses in ``tried``."""
+    if spec.kind == "miniimagenet":
+        from .miniimagenet_io import MINI_FOLDERS, mini_layout
+
+        for folder in (d / sub for d in dirs for sub in MINI_FOLDERS):
+            layout = mini_layout(folder)
+            if layout in ("csv", "folders"):
+                yield folder
+            else:
+                tried.append(f"{folder}/: {layout}")
+        return
     for d in dirs:
         for sub, files in spec.layouts:
             folder = d / sub if sub else d
@@ -250,6 +270,17 @@ def _short(e: Exception, limit: int = 200) -> str:
 
 
 def _advice(spec: _Spec) -> str:
+    if spec.kind == "miniimagenet":
+        from .miniimagenet_io import (MINI_FOLDERS, MINIIMAGENET_SIZE, MINIIMAGENET_SPLIT_SEED,
+                                      MINIIMAGENET_TEST_FRACTION)
+
+        return (f"To fix: put miniImageNet in <dir>/{MINI_FOLDERS[0]}/ or <dir>/{MINI_FOLDERS[1]}/ in either "
+                "layout:\n" + "\n".join(f"  {files[0]}" for _, files in spec.layouts)
+                + "\nwhere <dir> is one of the folders searched (pass root=<dir>, set MIXACT_DATA=<dir>, or use "
+                f"./data).\nSource: {spec.url}.\nminiImageNet has no automatic download. Any image size will do "
+                f"(resized to {MINIIMAGENET_SIZE}×{MINIIMAGENET_SIZE}); all classes are pooled and each is split "
+                f"{1 - MINIIMAGENET_TEST_FRACTION:.4g}/{MINIIMAGENET_TEST_FRACTION:.4g} into train/test "
+                f"(seed {MINIIMAGENET_SPLIT_SEED}; our choice, paper B does not state its split).")
     where = []
     for sub, files in spec.layouts:
         folder = f"<dir>/{sub}/" if sub else "<dir>/"
@@ -275,6 +306,10 @@ def _read(name: str, location: str) -> RawData:
         return RawData(_nchw(x_tr), _labels(y_tr), _nchw(x_te), _labels(y_te), spec.classes, source)
     if spec.kind == "fer":
         return _read_fer(spec, path)
+    if spec.kind == "miniimagenet":
+        from .miniimagenet_io import read_miniimagenet
+
+        return read_miniimagenet(path)
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, spec.torchvision_class)
@@ -374,3 +409,4 @@ def stratified_split(y: Tensor, fraction: float, generator: torch.Generator) -> 
 def indices_by_class(y: Tensor, counts: np.ndarray) -> list[np.ndarray]:
     """Indices of class 0, class 1, ... (each in ascending order), via one stable sort."""
     return np.split(np.argsort(y.cpu().numpy(), kind="stable"), np.cumsum(counts)[:-1])
+

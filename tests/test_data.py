@@ -112,7 +112,8 @@ def test_argument_errors_are_clear():
 # --- names ----------------------------------------------------------------------------------------
 
 def test_names_aliases_and_unknown_name():
-    assert data.available_datasets() == ["cifar10", "cifar100", "fer2013", "fmnist", "kmnist", "mnist", "svhn"]
+    assert data.available_datasets() == ["cifar10", "cifar100", "fer2013", "fmnist", "kmnist", "miniimagenet", "mnist",
+                                         "svhn"]
     assert datasets_io.canonical_dataset_name("Fashion-MNIST") == "fmnist"
     assert datasets_io.canonical_dataset_name("FER") == "fer2013"
     with pytest.raises(ValueError, match=r"unknown dataset 'cifar'\. Did you mean 'cifar10'\?.*fmnist.*svhn"):

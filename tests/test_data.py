@@ -21,17 +21,6 @@ needs_fmnist = pytest.mark.skipif(not (FMNIST_DIR / "train-images-idx3-ubyte.gz"
                                   reason="Fashion-MNIST not in /usr/share/datasets (dataset-fashion-mnist)")
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Every search place points into tmp_path: root/, env/ ($MIXACT_DATA), cwd/ (./data), system/."""
-    for d in ("root", "env", "cwd", "system"):
-        (tmp_path / d).mkdir()
-    monkeypatch.setenv("MIXACT_DATA", str(tmp_path / "env"))
-    monkeypatch.chdir(tmp_path / "cwd")
-    monkeypatch.setattr(datasets_io, "SYSTEM_DATA_DIRS", (tmp_path / "system",))
-    return tmp_path
-
-
 def _image_keys(split: Split) -> Counter:
     return Counter(bytes(row) for row in split.x.flatten(1).numpy().view(np.uint8))
 

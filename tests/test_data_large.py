@@ -20,17 +20,6 @@ PER_CLASS = 6  # 1/6 held out → 1 test image per class
 SIZES = ((50, 37), (120, 90), (84, 84), (33, 61), (200, 64), (91, 91))  # (width, height), odd on purpose
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Every search place points into tmp_path: root/, env/ ($MIXACT_DATA), cwd/ (./data), system/."""
-    for d in ("root", "env", "cwd", "system"):
-        (tmp_path / d).mkdir()
-    monkeypatch.setenv("MIXACT_DATA", str(tmp_path / "env"))
-    monkeypatch.chdir(tmp_path / "cwd")
-    monkeypatch.setattr(datasets_io, "SYSTEM_DATA_DIRS", (tmp_path / "system",))
-    return tmp_path
-
-
 def _colour(k: int, i: int) -> tuple[int, int, int]:
     return (60 * k + 30, 30 * i + 20, 128)  # red tells the class, green the image
 

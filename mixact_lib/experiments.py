@@ -183,9 +183,23 @@ def _per_site_from(folder: str) -> list[str]:
     return list(chosen.values())
 
 
+def _same_source_run(saved: str | None, new: str | None) -> bool:
+    """Whether two ``optimized_from`` paths name the same run folder, wherever the results tree now lives.
+
+    A committed tree is cloned to other paths, so the folder is identified by its last four parts
+    (``paper_c/<dataset>/<variant>/seed<k>``), not by the absolute path it was written with.
+    """
+    if saved is None or new is None:
+        return saved == new
+    return Path(saved).parts[-4:] == Path(new).parts[-4:]
+
+
 def _config_differences(saved: dict, new: dict) -> list[str]:
     ignore = {"out", "keep_checkpoint", "device"}
-    return sorted(k for k in set(saved) | set(new) if k not in ignore and saved.get(k) != new.get(k))
+    different = [k for k in set(saved) | set(new) if k not in ignore and saved.get(k) != new.get(k)]
+    if "optimized_from" in different and _same_source_run(saved.get("optimized_from"), new.get("optimized_from")):
+        different.remove("optimized_from")
+    return sorted(different)
 
 
 def run(config: RunConfig | dict, *, resume: bool = True, progress: bool = True,

@@ -168,3 +168,14 @@ def test_history_records(data):
 def test_convergence_area():
     assert convergence_area([2.0, 1.0, 0.5]) == 3.5
     assert convergence_area([1.0]) == 1.0
+
+
+def test_a_moved_results_tree_still_matches_its_optimized_from():
+    from mixact_lib.experiments import _config_differences
+
+    saved = {"seed": 1, "optimized_from": "/work/main/results/paper_c/fmnist/adact/seed1", "out": "/a"}
+    moved = {"seed": 1, "optimized_from": "/home/me/mixact/results/paper_c/fmnist/adact/seed1", "out": "/b"}
+    assert _config_differences(saved, moved) == []
+    other = dict(moved, optimized_from="/home/me/mixact/results/paper_c/fmnist/adact/seed2")
+    assert _config_differences(saved, other) == ["optimized_from"]
+    assert _config_differences(saved, dict(moved, optimized_from=None)) == ["optimized_from"]

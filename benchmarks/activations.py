@@ -32,7 +32,9 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import devices_for, result_header, write_result  # noqa: E402  (benchmarks/common.py)
 from mixact_lib.activations import available_activations, has_fast, make_activation  # noqa: E402
 from mixact_lib.activations import fast_core  # noqa: E402
 
@@ -285,8 +287,7 @@ def main(argv=None) -> None:
         return readme_from_json()
     torch.set_num_threads(args.threads)
     names = args.names or available_activations()
-    devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else \
-        ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = devices_for(args.device)
     for dev in devices:
         device = torch.device(dev)
         if dev == "cpu":
@@ -296,19 +297,14 @@ def main(argv=None) -> None:
         if args.quick:
             plan = [(dt, (8, 16, 16, 16)) for dt, _ in plan[:1]]
         rounds = args.rounds or (5 if args.quick else 30 if dev == "cpu" else 50)
-        result = {"torch": torch.__version__, "python": platform.python_version(),
-                  "date": time.strftime("%Y-%m-%d %H:%M"), "runs": []}
+        result = result_header()
         for dtype, shape in plan:
             run = bench_device(device, dtype, shape, rounds, names, args.compile)
             result["runs"].append(run)
         if args.compile_cost and dev == "cpu":
             result["compile_cost"] = compile_cost()
         print(markdown(result))
-        if not args.quick or args.out != RESULTS:
-            args.out.mkdir(parents=True, exist_ok=True)
-            path = args.out / f"activations-{dev}.json"
-            path.write_text(json.dumps(result, indent=1))
-            print(f"wrote {path}")
+        write_result(result, args.out, RESULTS, f"activations-{dev}", args.quick)
 
 
 if __name__ == "__main__":

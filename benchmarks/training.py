@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import statistics
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from activations import CACHE_STATE, update_readme  # noqa: E402  (benchmarks/activations.py)
+from common import devices_for, result_header, write_result  # noqa: E402  (benchmarks/common.py)
 
 from mixact_lib.activations import fast_core, has_fast  # noqa: E402
 from mixact_lib.models import build_model  # noqa: E402
@@ -213,19 +213,14 @@ def main(argv=None) -> None:
             print("updated README block targets-cpu")
         return
     torch.set_num_threads(args.threads)
-    devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else \
-        ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = devices_for(args.device)
     for dev in devices:
         device = torch.device(dev)
         rounds = args.rounds or (2 if args.quick else 15 if dev == "cpu" else 30)
-        result = {"torch": torch.__version__, "python": platform.python_version(),
-                  "date": time.strftime("%Y-%m-%d %H:%M"), "runs": [bench_device(device, rounds, NETS, args.compile)]}
+        result = result_header()
+        result["runs"].append(bench_device(device, rounds, NETS, args.compile))
         print(markdown(result))
-        if not args.quick or args.out != RESULTS:
-            args.out.mkdir(parents=True, exist_ok=True)
-            path = args.out / f"training-{dev}.json"
-            path.write_text(json.dumps(result, indent=1))
-            print(f"wrote {path}")
+        write_result(result, args.out, RESULTS, f"training-{dev}", args.quick)
 
 
 if __name__ == "__main__":

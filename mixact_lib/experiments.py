@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from . import __version__
+from .activations import fast_backend
 from .data import Dataset, load_dataset
 from .models import build_model
 from .training import Phase, parse_phases, summarize, train
@@ -250,6 +251,7 @@ def run(config: RunConfig | dict, *, resume: bool = True, progress: bool = True,
         "mixact": __version__, "python": platform.python_version(), "platform": platform.platform(),
         "cuda_device": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
         "num_threads": torch.get_num_threads(),
+        "fast_backend": fast_backend(),  # eager or compiled fused activations: same maths, other speed
     })
     result = train(model, data, config.phases, batch_size=config.batch_size,
                    test_batch_size=config.test_batch_size, seed=config.seed, out=out,

@@ -36,6 +36,8 @@ def test_cli_paper_c_one_epoch_learns(tmp_path):
     assert set(summary["dominant_activations"]) and len(summary["activation_params"]) == 4
     for name in ("config.json", "history.json", "history.csv", "environment.json", "checkpoint.pt"):
         assert (out / name).exists(), name
+    environment = json.loads((out / "environment.json").read_text())
+    assert environment["fast_backend"] in ("auto", "eager", "compile") and environment["device"] == "cpu"
 
 
 @needs_fmnist

@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+#: how every "not found" message says what <dir> may be
+WHERE_DIR = "where <dir> is one of the folders searched (pass root=<dir>, set MIXACT_DATA=<dir>, or use ./data)"
 #: folders searched after ``root``, ``$MIXACT_DATA`` and ``./data``; tests may replace it
 SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
 #: seconds any one socket operation of a torchvision download may wait before giving up
@@ -276,8 +278,7 @@ def _advice(spec: _Spec) -> str:
 
         return (f"To fix: put miniImageNet in <dir>/{MINI_FOLDERS[0]}/ or <dir>/{MINI_FOLDERS[1]}/ in either "
                 "layout:\n" + "\n".join(f"  {files[0]}" for _, files in spec.layouts)
-                + "\nwhere <dir> is one of the folders searched (pass root=<dir>, set MIXACT_DATA=<dir>, or use "
-                f"./data).\nSource: {spec.url}.\nminiImageNet has no automatic download. Any image size will do "
+                + f"\n{WHERE_DIR}.\nSource: {spec.url}.\nminiImageNet has no automatic download. Any image size will do "
                 f"(resized to {MINIIMAGENET_SIZE}×{MINIIMAGENET_SIZE}); all classes are pooled and each is split "
                 f"{1 - MINIIMAGENET_TEST_FRACTION:.4g}/{MINIIMAGENET_TEST_FRACTION:.4g} into train/test "
                 f"(seed {MINIIMAGENET_SPLIT_SEED}; our choice, paper B does not state its split).")
@@ -291,8 +292,7 @@ def _advice(spec: _Spec) -> str:
            f"'Training' rows are split {1 - FER_TEST_FRACTION:.0%}/{FER_TEST_FRACTION:.0%} into train/test "
            f"(paper C §A.2)." if spec.kind == "fer" else "")
     return (f"To fix: put the {spec.title} files in one of these layouts{extra}:\n" + "\n".join(where)
-            + "\nwhere <dir> is one of the folders searched"
-            + " (pass root=<dir>, set MIXACT_DATA=<dir>, or use ./data)."
+            + f"\n{WHERE_DIR}."
             + f"\nSource: {spec.url}" + fer)
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .datasets_io import DatasetNotFoundError, search_dirs
+from .datasets_io import WHERE_DIR, DatasetNotFoundError, search_dirs
 
 #: VOC's 20 classes in the official order; detection label k means VOC_CLASSES[k - 1] (0 is background)
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -140,17 +140,13 @@ def _find_voc(root: str | Path | None, split: str, year: str) -> Path:
     if split not in splits:
         raise ValueError(f"VOC{year} split must be one of {', '.join(splits)}, got {split!r}")
     needed = ("JPEGImages/", "Annotations/", f"ImageSets/Main/{split}.txt")
-    tried = []
-    for d in search_dirs(root):
-        folder = d / "VOCdevkit" / f"VOC{year}"
-        missing = [f for f in needed if not (folder / f).exists()]
-        if not missing:
-            return d
-        tried.append(f"{folder}/: " + (f"missing {', '.join(missing)}" if folder.is_dir() else "no such folder"))
+    tried: list[str] = []
+    found = _first_complete(root, f"VOCdevkit/VOC{year}", needed, tried)
+    if found is not None:
+        return found.parent.parent
     raise DatasetNotFoundError(f"voc{year}", tried, (
         f"To fix: extract the VOC{year} tar files into <dir>/ so that <dir>/VOCdevkit/VOC{year}/ holds "
-        f"{', '.join(needed)}, where <dir> is one of the folders searched (pass root=<dir>, set "
-        f"MIXACT_DATA=<dir>, or use ./data).\nSource: {_VOC_URL}. No automatic download (about 2 GB)."))
+        f"{', '.join(needed)}, {WHERE_DIR}.\nSource: {_VOC_URL}. No automatic download (about 2 GB)."))
 
 
 def _find_coco(root: str | Path | None, split: str, year: str) -> tuple[Path, Path]:
@@ -158,19 +154,26 @@ def _find_coco(root: str | Path | None, split: str, year: str) -> tuple[Path, Pa
     if split not in ("train", "val"):
         raise ValueError(f"COCO split must be 'train' or 'val' (test has no public boxes), got {split!r}")
     images, annotations = f"{split}{year}/", f"annotations/instances_{split}{year}.json"
-    tried = []
-    for d in search_dirs(root):
-        folder = d / "coco"
-        missing = [f for f in (images, annotations) if not (folder / f).exists()]
-        if not missing:
-            try:
-                import pycocotools  # noqa: F401
-            except ImportError:
-                raise ModuleNotFoundError(f"COCO found in {folder}/, but reading its annotations needs pycocotools: "
-                                          "pip install pycocotools") from None
-            return folder / images, folder / annotations
-        tried.append(f"{folder}/: " + (f"missing {', '.join(missing)}" if folder.is_dir() else "no such folder"))
+    tried: list[str] = []
+    folder = _first_complete(root, "coco", (images, annotations), tried)
+    if folder is not None:
+        try:
+            import pycocotools  # noqa: F401
+        except ImportError:
+            raise ModuleNotFoundError(f"COCO found in {folder}/, but reading its annotations needs pycocotools: "
+                                      "pip install pycocotools") from None
+        return folder / images, folder / annotations
     raise DatasetNotFoundError(f"coco{year}", tried, (
-        f"To fix: put <dir>/coco/{images} (the images) and <dir>/coco/{annotations}, where <dir> is one of the "
-        f"folders searched (pass root=<dir>, set MIXACT_DATA=<dir>, or use ./data); reading them also needs "
-        f"pip install pycocotools.\nSource: {_COCO_URL}. No automatic download (about 20 GB)."))
+        f"To fix: put <dir>/coco/{images} (the images) and <dir>/coco/{annotations}, {WHERE_DIR}; reading them "
+        f"also needs pip install pycocotools.\nSource: {_COCO_URL}. No automatic download (about 20 GB)."))
+
+
+def _first_complete(root: str | Path | None, sub: str, needed: tuple[str, ...], tried: list[str]) -> Path | None:
+    """The first ``<dir>/<sub>`` (over the searched dirs) holding every ``needed`` path; misses go to ``tried``."""
+    for d in search_dirs(root):
+        folder = d / sub
+        missing = [f for f in needed if not (folder / f).exists()]
+        if not missing:
+            return folder
+        tried.append(f"{folder}/: " + (f"missing {', '.join(missing)}" if folder.is_dir() else "no such folder"))
+    return None

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import collect_summaries
+from .results import collect_summaries, mixture_weights
 
 COLUMNS = ["paper", "table", "dataset", "model", "activation", "metric", "paper_value",
            "ours_mean", "ours_std", "n_seeds", "verdict", "note"]
@@ -65,15 +65,19 @@ def _ours_paper_c(table: pd.DataFrame) -> dict[tuple, list[float]]:
     return out
 
 
+def _norm_of(activation_kwargs: str) -> str:
+    """The eq. 9 reading of a paper A run, from its ``activation_kwargs`` column (JSON; softmax by default)."""
+    return json.loads(activation_kwargs).get("norm", "softmax")
+
+
 def _ours_paper_a(table: pd.DataFrame, norm: str) -> dict[tuple, list[float]]:
     out: dict[tuple, list[float]] = {}
     for _, r in table[table["paper"] == "a"].iterrows():
-        if json.loads(r["activation_kwargs"]).get("norm", "softmax") != norm:
+        if _norm_of(r["activation_kwargs"]) != norm:
             continue
-        summary = json.loads((Path(r["folder"]) / "summary.json").read_text())
-        for i, (_, values) in enumerate(summary["activation_params"].items(), 1):
-            for member, p in values["weights"].items():
-                out.setdefault((r["dataset"], f"weight {member} layer {i}"), []).append(p)
+        for layer, weights in mixture_weights(r["folder"]).iterrows():
+            for member, p in weights.items():
+                out.setdefault((r["dataset"], f"weight {member} {layer}"), []).append(p)
     return out
 
 
@@ -164,13 +168,12 @@ def paper_a_claims(results_root: str | Path = "results", dataset: str = "fmnist"
         return pd.DataFrame(columns=columns)
     runs = table[(table["paper"] == "a") & (table["dataset"] == dataset) & table["train_subset"].isna()]
     rows = []
-    for norm, group in runs.groupby(runs["activation_kwargs"].map(lambda k: json.loads(k).get("norm", "softmax"))):
+    for norm, group in runs.groupby(runs["activation_kwargs"].map(_norm_of)):
         first, deeper = [], []
         for folder in group["folder"]:
-            weights = list(json.loads((Path(folder) / "summary.json").read_text())["activation_params"].values())
-            layers = [w["weights"] for w in weights]
-            first.append(max(layers[0], key=layers[0].get) == "relu")
-            deeper.append(all(max(w[m] for m in CONVERGENT) > w["relu"] for w in layers[1:]))
+            layers = mixture_weights(folder)  # layer × member
+            first.append(layers.iloc[0].idxmax() == "relu")
+            deeper.append(bool((layers.iloc[1:][list(CONVERGENT)].max(axis=1) > layers.iloc[1:]["relu"]).all()))
         for text, holds in (("layer 1: ReLU has the largest weight", first),
                             ("layers 2+: tanh or sin outweighs ReLU in every deeper layer", deeper)):
             n, k = len(holds), int(sum(holds))

@@ -80,7 +80,6 @@ def format_mean_std(mean: float, std: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-
 def paired_differences(table: pd.DataFrame, pairs: list[tuple[str, str]], metric: str = "final_test_acc",
                        by: list[str] | str = "model", column: str = "activation",
                        higher_is_better: bool = True) -> pd.DataFrame:

@@ -113,11 +113,11 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
     data_keys = {"dataset", "train_subset", "test_subset", "val_fraction", "pad_to", "data_root", "device",
                  "data_seed"}
     case_keys = {k for p in points for k in p.get("cases", {})}
+    can_share = reuse_data and not (set(grid) | case_keys) & data_keys
     shared = None
     for config in tqdm(configs, desc=f"sweep {root.name}", disable=not progress):
         # loaded once, and only when a run still has to train (finished runs are just read back)
-        if (shared is None and reuse_data and not (set(grid) | case_keys) & data_keys
-                and not (Path(config.out) / "summary.json").exists()):
+        if can_share and shared is None and not (Path(config.out) / "summary.json").exists():
             shared = load_dataset(config.dataset, root=config.data_root, train_subset=config.train_subset,
                                   test_subset=config.test_subset, val_fraction=config.val_fraction,
                                   seed=config.data_seed, device=resolve_device(config.device), pad_to=config.pad_to)

@@ -40,6 +40,26 @@ def plot_mixture_weights(weights: pd.DataFrame, title: str = "", ylabel: str = "
     return fig
 
 
+def plot_weight_trajectories(trajectories: pd.DataFrame, row: str | None = None,
+                             title: str = "") -> plt.Figure:
+    """Mixture weights p per epoch (mean ± sd over seeds), one panel per layer (and per ``row``).
+
+    ``trajectories`` is :func:`mixact_lib.results.weight_trajectories`'s table; epochs where only
+    the mixture trained (``trains == "act"``, paper A's second cycle) are shaded.
+    """
+    grid = sns.relplot(data=trajectories, x="epoch", y="p", hue="member", col="layer", row=row, kind="line",
+                       errorbar="sd", height=2.8, aspect=1.1)
+    act_epochs = sorted(trajectories.loc[trajectories["trains"] == "act", "epoch"].unique())
+    for ax in grid.axes.flat:
+        if act_epochs:
+            ax.axvspan(act_epochs[0] - 1, act_epochs[-1], color="0.9", zorder=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    grid.set_titles(row_template="{row_name}", col_template="{col_name}")
+    grid.set_ylabels("mixture weight p")
+    grid.figure.suptitle(title, y=1.03)
+    return grid.figure
+
+
 def activation_curves(modules: dict[str, torch.nn.Module], lo: float = -5.0, hi: float = 5.0,
                       n: int = 401) -> pd.DataFrame:
     """Evaluate each (trained) activation on a grid: tidy columns ``x``, ``y``, ``layer``."""

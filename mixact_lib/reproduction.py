@@ -65,7 +65,7 @@ def _ours_paper_c(table: pd.DataFrame) -> dict[tuple, list[float]]:
     return out
 
 
-def _norm_of(activation_kwargs: str) -> str:
+def norm_of(activation_kwargs: str) -> str:
     """The eq. 9 reading of a paper A run, from its ``activation_kwargs`` column (JSON; softmax by default)."""
     return json.loads(activation_kwargs).get("norm", "softmax")
 
@@ -73,7 +73,7 @@ def _norm_of(activation_kwargs: str) -> str:
 def _ours_paper_a(table: pd.DataFrame, norm: str) -> dict[tuple, list[float]]:
     out: dict[tuple, list[float]] = {}
     for _, r in table[table["paper"] == "a"].iterrows():
-        if _norm_of(r["activation_kwargs"]) != norm:
+        if norm_of(r["activation_kwargs"]) != norm:
             continue
         for layer, weights in mixture_weights(r["folder"]).iterrows():
             for member, p in weights.items():
@@ -168,7 +168,7 @@ def paper_a_claims(results_root: str | Path = "results", dataset: str = "fmnist"
         return pd.DataFrame(columns=columns)
     runs = table[(table["paper"] == "a") & (table["dataset"] == dataset) & table["train_subset"].isna()]
     rows = []
-    for norm, group in runs.groupby(runs["activation_kwargs"].map(_norm_of)):
+    for norm, group in runs.groupby(runs["activation_kwargs"].map(norm_of)):
         first, deeper = [], []
         for folder in group["folder"]:
             layers = mixture_weights(folder)  # layer × member

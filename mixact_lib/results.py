@@ -126,6 +126,29 @@ def mixture_weights(summary_or_folder: dict | str | Path, which: str = "weights"
     return table
 
 
+def weight_trajectories(folders: list[str | Path], which: str = "weights") -> pd.DataFrame:
+    """Mixture weights after every epoch of each run, tidy: folder, epoch, phase, trains, layer, member, p.
+
+    Reads ``history.json`` (one record per epoch, with the normalised weights p = normalise(w) and
+    the raw w of every mixture site). ``layer i`` numbers the sites in the order the model applies
+    them, as in :func:`mixture_weights`. Use it to see when the weights move, e.g. only in
+    paper A's second cycle, where the network is frozen and only the mixture trains.
+    """
+    rows = []
+    for folder in folders:
+        records = json.loads((Path(folder) / "history.json").read_text())
+        for rec in records:
+            sites = rec.get("activations") or {}
+            for i, params in enumerate(sites.values()):
+                for member, p in (params.get(which) or {}).items():
+                    rows.append({"folder": str(folder), "epoch": rec["epoch"], "phase": rec.get("phase"),
+                                 "trains": rec.get("trains"), "layer": f"layer {i + 1}", "member": member, "p": p})
+    if not rows:
+        raise ValueError(f"no mixture weights ({which!r}) in the histories of {len(folders)} run(s); "
+                         "were they trained with a mixture activation such as 'mix' or 'adact'?")
+    return pd.DataFrame(rows)
+
+
 def rebuild_activations(folder: str | Path) -> dict[str, "torch.nn.Module"]:
     """The trained activation module of every learnable site of a finished run, keyed ``layer i``."""
     import torch

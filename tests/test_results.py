@@ -44,3 +44,33 @@ def test_paired_differences_skip_missing_pairs_and_refuse_ambiguous_pairs():
 def test_format_mean_std():
     assert format_mean_std(0.91234, 0.0012) == "0.9123 ± 0.0012"
     assert format_mean_std(0.5, float("nan")) == "0.5000"
+
+
+def test_weight_trajectories_tidy_per_epoch_site_and_member(tmp_path):
+    import json
+    history = [{"epoch": e, "phase": ph, "trains": tr,
+                "activations": {"features.act1": {"weights": {"relu": 0.5, "tanh": 0.5 - 0.1 * e, "sin": 0.1 * e},
+                                                  "raw": {"relu": 0.0, "tanh": 0.0, "sin": 0.0}},
+                                "classifier.act2": {"weights": {"relu": 1.0, "tanh": 0.0, "sin": 0.0}}}}
+               for e, ph, tr in ((1, 0, "net"), (2, 1, "act"))]
+    (tmp_path / "history.json").write_text(json.dumps(history))
+    t = mx.weight_trajectories([tmp_path])
+    assert len(t) == 2 * 2 * 3
+    row = t.query("epoch == 2 and layer == 'layer 1' and member == 'sin'")
+    assert row.p.item() == pytest.approx(0.2) and row.trains.item() == "act"
+    assert set(t.query("layer == 'layer 2'").member) == {"relu", "tanh", "sin"}
+    with pytest.raises(ValueError, match="no mixture weights"):
+        mx.weight_trajectories([tmp_path], which="alpha")
+
+
+def test_plot_weight_trajectories_one_panel_per_layer_and_row_with_the_mixture_cycle_shaded():
+    import matplotlib
+    matplotlib.use("Agg")
+    from mixact_lib import plots
+    rows = [{"epoch": e, "trains": "act" if e in (3, 4) else "net", "layer": f"layer {k}", "member": m,
+             "p": 1 / 3, "norm": norm}
+            for e in range(1, 7) for k in (1, 2, 3) for m in ("relu", "tanh", "sin") for norm in ("softmax", "abs")]
+    fig = plots.plot_weight_trajectories(pd.DataFrame(rows), row="norm")
+    assert len(fig.axes) == 6
+    span = [p for p in fig.axes[0].patches if p.get_facecolor()[:3] != (1.0, 1.0, 1.0)]
+    assert span and span[0].get_x() == 2  # shaded from the end of epoch 2 to the end of epoch 4

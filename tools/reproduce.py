@@ -3,6 +3,7 @@
     python tools/reproduce.py --paper c --seeds 0 1 2 3 4          # paper C Table 1 on Fashion-MNIST
     python tools/reproduce.py --paper c --seeds 0 1 2 --val         # + held-out validation variant
     python tools/reproduce.py --paper a --seeds 0 1 2 3 4           # paper A Table 1, every norm reading
+    python tools/reproduce.py --paper a --norms softmax --seeds 3 4 # one reading only
     python tools/reproduce.py --table                               # write results/reproduction.csv
 
 Each run's folder is results/paper_<p>/<dataset>[-val]/<variant>/seed<k>. Rerunning the same
@@ -37,9 +38,9 @@ def paper_c_runs(dataset: str, seed: int, base: Path, val_fraction: float, devic
                        out=str(base / "optimized" / f"seed{seed}"), **common)
 
 
-def paper_a_runs(dataset: str, seed: int, base: Path, device: str):
-    """The three-cycle protocol for every reading of paper A's lost eq. 9."""
-    for norm in NORMS:
+def paper_a_runs(dataset: str, seed: int, base: Path, device: str, norms=NORMS):
+    """The three-cycle protocol for each given reading of paper A's lost eq. 9."""
+    for norm in norms:
         yield paper_config("a", dataset=dataset, seed=seed, device=device, activation_kwargs={"norm": norm},
                            out=str(base / norm / f"seed{seed}"), keep_checkpoint=True)
 
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", action="store_true", help="write results/reproduction.csv from the runs")
     parser.add_argument("--datasets", nargs="*", default=["fmnist"], help="default: fmnist")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--norms", nargs="*", choices=NORMS, default=list(NORMS),
+                        help="paper A: which readings of eq. 9 to run (default: all three)")
     parser.add_argument("--val", action="store_true", help="paper C: hold out 10%% of train as validation")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 base = Path(args.results) / "paper_c" / (dataset + ("-val" if args.val else ""))
                 configs = paper_c_runs(dataset, seed, base, 0.1 if args.val else 0.0, args.device)
             else:
-                configs = paper_a_runs(dataset, seed, Path(args.results) / "paper_a" / dataset, args.device)
+                configs = paper_a_runs(dataset, seed, Path(args.results) / "paper_a" / dataset, args.device,
+                                       args.norms)
             try:
                 for config in configs:
                     t0 = time.perf_counter()

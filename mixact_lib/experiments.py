@@ -21,7 +21,7 @@ from .activations import fast_backend
 from .data import Dataset, load_dataset
 from .models import build_model
 from .training import Phase, parse_phases, summarize, train
-from .training.records import CHECKPOINT, read_json, write_json
+from .training.records import CHECKPOINT, load_checkpoint, read_json, write_json
 
 PAPERS = ("a", "b", "c")
 
@@ -102,6 +102,7 @@ class RunConfig:
     device: str = "cpu"
     out: str | None = None
     optimized_from: str | None = None  # results folder of a mixture run: use its dominant activations
+    init_from: str | None = None       # results folder of a finished run: start from its final weights
     keep_checkpoint: bool = True
 
     def __post_init__(self) -> None:
@@ -185,7 +186,7 @@ def _per_site_from(folder: str) -> list[str]:
 
 
 def _same_source_run(saved: str | None, new: str | None) -> bool:
-    """Whether two ``optimized_from`` paths name the same run folder, wherever the results tree now lives.
+    """Whether two ``optimized_from``/``init_from`` paths name the same run folder, wherever the tree now lives.
 
     A committed tree is cloned to other paths, so the folder is identified by its last four parts
     (``paper_c/<dataset>/<variant>/seed<k>``), not by the absolute path it was written with.
@@ -198,9 +199,23 @@ def _same_source_run(saved: str | None, new: str | None) -> bool:
 def _config_differences(saved: dict, new: dict) -> list[str]:
     ignore = {"out", "keep_checkpoint", "device"}
     different = [k for k in set(saved) | set(new) if k not in ignore and saved.get(k) != new.get(k)]
-    if "optimized_from" in different and _same_source_run(saved.get("optimized_from"), new.get("optimized_from")):
-        different.remove("optimized_from")
+    for key in ("optimized_from", "init_from"):
+        if key in different and _same_source_run(saved.get(key), new.get(key)):
+            different.remove(key)
     return sorted(different)
+
+
+def _load_init(model: nn.Module, folder: str) -> None:
+    """Copy a finished run's final weights into ``model`` (same architecture and activation required)."""
+    path = Path(folder) / CHECKPOINT
+    if not (Path(folder) / "summary.json").exists() or not path.exists():
+        raise ValueError(f"init_from={folder!r} needs a finished run that kept its checkpoint ({CHECKPOINT}); "
+                         "run it to the end with keep_checkpoint=True first")
+    try:
+        model.load_state_dict(load_checkpoint(folder)["model"])
+    except RuntimeError as err:
+        raise ValueError(f"init_from={folder!r} holds weights of another architecture or activation: "
+                         f"{str(err).splitlines()[0]}") from err
 
 
 def run(config: RunConfig | dict, *, resume: bool = True, progress: bool = True,
@@ -243,6 +258,8 @@ def run(config: RunConfig | dict, *, resume: bool = True, progress: bool = True,
                         activation_kwargs=None if config.optimized_from else config.activation_kwargs,
                         image_size=data.image_size,
                         **model_kwargs).to(device)
+    if config.init_from:
+        _load_init(model, config.init_from)
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(saved_config, config_dict)

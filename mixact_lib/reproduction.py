@@ -56,11 +56,25 @@ def verdict(paper_value: float, values: list[float]) -> tuple[str, str]:
     return DOES_NOT, f"paper is {abs(gap):.4f} {side} our mean (tolerance {tolerance:.4f})"
 
 
+def protocol_runs(table: pd.DataFrame, paper: str, dataset: str | None = None) -> pd.DataFrame:
+    """The runs of ``table`` that count against a paper's numbers: its full protocol, nothing else.
+
+    They live in ``paper_<p>/<dataset>/<variant>/seed<k>`` and use all the data. Variants in
+    sibling folders (``<dataset>-val``: a held-out validation split; ``<dataset>-act-lr``: the
+    learning-rate study) and subset runs are left out, so they can never mix into a verdict.
+    """
+    if not len(table):
+        return table
+    rows = table[(table["paper"] == paper) & table["train_subset"].isna()]
+    if dataset is not None:
+        rows = rows[rows["dataset"] == dataset]
+    home = [Path(f).parts[-4:-2] == (f"paper_{paper}", d) for f, d in zip(rows["folder"], rows["dataset"])]
+    return rows[home]
+
+
 def _ours_paper_c(table: pd.DataFrame) -> dict[tuple, list[float]]:
     out: dict[tuple, list[float]] = {}
-    for _, r in table[table["paper"] == "c"].iterrows():
-        if r["train_subset"] not in (None,) and not pd.isna(r["train_subset"]):
-            continue  # only full-data runs count against the paper
+    for _, r in protocol_runs(table, "c").iterrows():
         out.setdefault((r["dataset"], r["activation"]), []).append(r["best_test_acc"])
     return out
 
@@ -72,7 +86,7 @@ def norm_of(activation_kwargs: str) -> str:
 
 def _ours_paper_a(table: pd.DataFrame, norm: str) -> dict[tuple, list[float]]:
     out: dict[tuple, list[float]] = {}
-    for _, r in table[table["paper"] == "a"].iterrows():
+    for _, r in protocol_runs(table, "a").iterrows():
         if norm_of(r["activation_kwargs"]) != norm:
             continue
         for layer, weights in mixture_weights(r["folder"]).iterrows():
@@ -133,7 +147,7 @@ def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist
     table = collect_summaries(Path(results_root))
     if not len(table):
         return pd.DataFrame(columns=["claim", "holds_in", "n_seeds", "verdict"])
-    c = table[(table["paper"] == "c") & (table["dataset"] == dataset) & table["train_subset"].isna()]
+    c = protocol_runs(table, "c", dataset)
     wide = c.pivot_table(index="seed", columns="activation", values="best_test_acc")
     claims = [("ConvNet-AdAct > ConvNet-ReLU", "adact", "relu"),
               ("ConvNet-Optimized ≥ ConvNet-AdAct", "optimized", "adact"),
@@ -154,6 +168,21 @@ def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist
 CONVERGENT = ("tanh", "sin")
 
 
+def paper_a_claims_per_run(folders: list[str | Path]) -> pd.DataFrame:
+    """Paper A's two readings of its Table 1, checked on each run's final weights.
+
+    Columns: ``folder``, ``layer1_relu`` (ReLU has the largest weight p in layer 1) and
+    ``deeper_convergent`` (in every layer after the first, tanh or sin outweighs ReLU).
+    """
+    rows = []
+    for folder in folders:
+        layers = mixture_weights(folder)  # layer × member
+        deeper = layers.iloc[1:]
+        rows.append({"folder": str(folder), "layer1_relu": bool(layers.iloc[0].idxmax() == "relu"),
+                     "deeper_convergent": bool((deeper[list(CONVERGENT)].max(axis=1) > deeper["relu"]).all())})
+    return pd.DataFrame(rows, columns=["folder", "layer1_relu", "deeper_convergent"])
+
+
 def paper_a_claims(results_root: str | Path = "results", dataset: str = "fmnist") -> pd.DataFrame:
     """Paper A's reading of its Table 1, checked run by run for every reading of eq. 9.
 
@@ -166,16 +195,12 @@ def paper_a_claims(results_root: str | Path = "results", dataset: str = "fmnist"
     columns = ["norm", "claim", "holds_in", "n_seeds", "verdict"]
     if not len(table):
         return pd.DataFrame(columns=columns)
-    runs = table[(table["paper"] == "a") & (table["dataset"] == dataset) & table["train_subset"].isna()]
+    runs = protocol_runs(table, "a", dataset)
     rows = []
     for norm, group in runs.groupby(runs["activation_kwargs"].map(norm_of)):
-        first, deeper = [], []
-        for folder in group["folder"]:
-            layers = mixture_weights(folder)  # layer × member
-            first.append(layers.iloc[0].idxmax() == "relu")
-            deeper.append(bool((layers.iloc[1:][list(CONVERGENT)].max(axis=1) > layers.iloc[1:]["relu"]).all()))
-        for text, holds in (("layer 1: ReLU has the largest weight", first),
-                            ("layers 2+: tanh or sin outweighs ReLU in every deeper layer", deeper)):
-            n, k = len(holds), int(sum(holds))
+        checks = paper_a_claims_per_run(group["folder"].tolist())
+        for text, column in (("layer 1: ReLU has the largest weight", "layer1_relu"),
+                             ("layers 2+: tanh or sin outweighs ReLU in every deeper layer", "deeper_convergent")):
+            n, k = len(checks), int(checks[column].sum())
             rows.append({"norm": norm, "claim": text, "holds_in": k, "n_seeds": n, "verdict": claim_verdict(k, n)})
     return pd.DataFrame(rows, columns=columns)

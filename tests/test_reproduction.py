@@ -10,8 +10,8 @@ from mixact_lib.reproduction import DOES_NOT, REPLICATES, TOO_FEW, UNTESTABLE
 
 
 def _run(root: Path, paper: str, variant: str, seed: int, summary: dict, activation_kwargs: dict | None = None,
-         train_subset: int | None = None, activation: str | None = None) -> None:
-    folder = root / f"paper_{paper}" / "fmnist" / variant / f"seed{seed}"
+         train_subset: int | None = None, activation: str | None = None, home: str = "fmnist") -> None:
+    folder = root / f"paper_{paper}" / home / variant / f"seed{seed}"
     folder.mkdir(parents=True)
     config = {"paper": paper, "dataset": "fmnist", "activation_kwargs": activation_kwargs or {},
               "train_subset": train_subset, "phases": [{"epochs": 15, "optimizer": "adamw", "lr": 1e-3}]}
@@ -39,6 +39,7 @@ def test_reproduction_table_pairs_our_runs_with_paper_c_table_1(tmp_path):
     for seed, acc in enumerate([0.9200, 0.9220, 0.9210]):
         _run(tmp_path, "c", "adact", seed, {"best_test_acc": acc})
     _run(tmp_path, "c", "relu", 0, {"best_test_acc": 0.99}, train_subset=2000)  # subset runs never count
+    _run(tmp_path, "c", "adact", 7, {"best_test_acc": 0.5}, home="fmnist-val")  # nor do variants' runs
     table = mx.reproduction_table(tmp_path)
     row = table[(table.paper == "C") & (table.dataset == "fmnist") & (table.activation == "adact")].iloc[0]
     assert row.n_seeds == 3 and row.ours_mean == pytest.approx(0.921) and row.verdict == REPLICATES
@@ -60,6 +61,8 @@ def test_paper_a_claims_per_norm_and_seed(tmp_path):
         _run(tmp_path, "a", "softmax", seed, summary, {"norm": "softmax"}, activation="mix")
     _run(tmp_path, "a", "abs", 0, _weights((0.2, 0.5, 0.3), (0.2, 0.5, 0.3), (0.2, 0.5, 0.3)), {"norm": "abs"},
          activation="mix")
+    _run(tmp_path, "a", "cycle1", 0, _weights((0.1, 0.5, 0.4), (0.2, 0.5, 0.3), (0.3, 0.3, 0.4)),
+         {"norm": "softmax"}, activation="mix", home="fmnist-act-lr")  # a study's run: not the protocol
     claims = mx.paper_a_claims(tmp_path).set_index(["norm", "claim"])
     first = claims.loc[("softmax", "layer 1: ReLU has the largest weight")]
     assert (first.holds_in, first.n_seeds, first.verdict) == (3, 3, REPLICATES)

@@ -179,3 +179,23 @@ def test_a_moved_results_tree_still_matches_its_optimized_from():
     other = dict(moved, optimized_from="/home/me/mixact/results/paper_c/fmnist/adact/seed2")
     assert _config_differences(saved, other) == ["optimized_from"]
     assert _config_differences(saved, dict(moved, optimized_from=None)) == ["optimized_from"]
+
+
+def test_init_from_starts_from_a_finished_runs_final_weights(data, tmp_path):
+    from mixact_lib.experiments import RunConfig, run
+
+    common = dict(paper="a", model="paper_a_net", activation="mix", batch_size=64, device="cpu")
+    first = run(RunConfig(phases=[Phase(1, "adam", 1e-3, trains="net")], out=str(tmp_path / "cycle1"), **common),
+                data=data, progress=False)
+    second = run(RunConfig(phases=[Phase(1, "adam", 1e-2, trains="act")], init_from=str(tmp_path / "cycle1"),
+                           out=str(tmp_path / "act"), seed=1, **common), data=data, progress=False)
+    # an act-only phase freezes the network, so it still holds the first run's final weights, not seed 1's init
+    for a, b in zip(network_parameters(first.model), network_parameters(second.model)):
+        assert torch.equal(a, b)
+    assert not all(torch.equal(a, b) for a, b in zip(activation_parameters(first.model),
+                                                     activation_parameters(second.model)))
+    with pytest.raises(ValueError, match="kept its checkpoint"):
+        run(RunConfig(init_from=str(tmp_path / "nothing"), out=str(tmp_path / "x"), **common), data=data)
+    with pytest.raises(ValueError, match="another architecture or activation"):
+        run(RunConfig(paper="c", model="paper_c_convnet", activation="adact", init_from=str(tmp_path / "cycle1"),
+                      out=str(tmp_path / "y"), device="cpu"), data=data)

@@ -4,6 +4,7 @@
     python tools/reproduce.py --paper c --seeds 0 1 2 --val         # + held-out validation variant
     python tools/reproduce.py --paper a --seeds 0 1 2 3 4           # paper A Table 1, every norm reading
     python tools/reproduce.py --paper a --norms softmax --seeds 3 4 # one reading only
+    python tools/reproduce.py --paper a --norms softmax --seeds 0 1 --act-lrs 1e-3 1e-2 1e-1   # lr study
     python tools/reproduce.py --table                               # write results/reproduction.csv
 
 Each run's folder is results/paper_<p>/<dataset>[-val]/<variant>/seed<k>. Rerunning the same
@@ -22,6 +23,7 @@ import torch
 
 from mixact_lib.data import DatasetNotFoundError
 from mixact_lib.experiments import paper_config, run
+from mixact_lib.training import Phase
 from mixact_lib.reproduction import reproduction_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +47,24 @@ def paper_a_runs(dataset: str, seed: int, base: Path, device: str, norms=NORMS):
                            out=str(base / norm / f"seed{seed}"), keep_checkpoint=True)
 
 
+def paper_a_act_lr_runs(dataset: str, seed: int, base: Path, device: str, norms, act_lrs, act_epochs: int):
+    """How much do the learned weights depend on the mixture cycle's learning rate (lost from paper A)?
+
+    Cycle 1 (the network, mixture frozen at p = 1/3) runs once per seed and norm; each learning rate
+    then runs cycle 2 alone (the mixture, network frozen) from that cycle-1 state (``init_from``).
+    Cycle 3 does not change the weights, so it is skipped.
+    """
+    for norm in norms:
+        first = base / norm / "cycle1" / f"seed{seed}"
+        common = dict(dataset=dataset, seed=seed, device=device, activation_kwargs={"norm": norm})
+        net_phase = paper_config("a").phases[0]
+        yield paper_config("a", phases=[net_phase], out=str(first), keep_checkpoint=True, **common)
+        for act_lr in act_lrs:
+            yield paper_config("a", phases=[Phase(act_epochs, net_phase.optimizer, act_lr, 0.0, trains="act")],
+                               init_from=str(first), out=str(base / norm / f"act_lr={act_lr:g}" / f"seed{seed}"),
+                               keep_checkpoint=False, **common)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--paper", choices=("a", "c"), help="which paper's runs to make")
@@ -53,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--norms", nargs="*", choices=NORMS, default=list(NORMS),
                         help="paper A: which readings of eq. 9 to run (default: all three)")
+    parser.add_argument("--act-lrs", nargs="*", type=float, default=None,
+                        help="paper A: instead of the protocol, run cycle 2 alone at each of these learning rates "
+                             "from one cycle-1 state per seed (results/paper_a/<dataset>-act-lr)")
+    parser.add_argument("--act-epochs", type=int, default=5, help="paper A, with --act-lrs: epochs of cycle 2")
     parser.add_argument("--val", action="store_true", help="paper C: hold out 10%% of train as validation")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -73,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.paper == "c":
                 base = Path(args.results) / "paper_c" / (dataset + ("-val" if args.val else ""))
                 configs = paper_c_runs(dataset, seed, base, 0.1 if args.val else 0.0, args.device)
+            elif args.act_lrs:
+                configs = paper_a_act_lr_runs(dataset, seed, Path(args.results) / "paper_a" / f"{dataset}-act-lr",
+                                              args.device, args.norms, args.act_lrs, args.act_epochs)
             else:
                 configs = paper_a_runs(dataset, seed, Path(args.results) / "paper_a" / dataset, args.device,
                                        args.norms)

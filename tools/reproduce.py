@@ -23,8 +23,8 @@ import torch
 
 from mixact_lib.data import DatasetNotFoundError
 from mixact_lib.experiments import paper_config, run
-from mixact_lib.training import Phase
 from mixact_lib.reproduction import reproduction_table
+from mixact_lib.training import Phase
 
 ROOT = Path(__file__).resolve().parents[1]
 NORMS = ("softmax", "abs", "square")

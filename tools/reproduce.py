@@ -2,6 +2,7 @@
 
     python tools/reproduce.py --paper c --seeds 0 1 2 3 4          # paper C Table 1 on Fashion-MNIST
     python tools/reproduce.py --paper c --seeds 0 1 2 --val         # + held-out validation variant
+    python tools/reproduce.py --paper c --seeds 2 --networks relu   # one network only
     python tools/reproduce.py --paper a --seeds 0 1 2 3 4           # paper A Table 1, every norm reading
     python tools/reproduce.py --paper a --norms softmax --seeds 3 4 # one reading only
     python tools/reproduce.py --paper a --norms softmax --seeds 0 1 --act-lrs 1e-3 1e-2 1e-1   # lr study
@@ -28,16 +29,24 @@ from mixact_lib.training import Phase
 
 ROOT = Path(__file__).resolve().parents[1]
 NORMS = ("softmax", "abs", "square")
+NETWORKS = ("relu", "adact", "optimized")
 
 
-def paper_c_runs(dataset: str, seed: int, base: Path, val_fraction: float, device: str):
-    """ConvNet-ReLU, ConvNet-AdAct, then ConvNet-Optimized built from that AdAct run (paper C Table 1)."""
+def paper_c_runs(dataset: str, seed: int, base: Path, val_fraction: float, device: str, networks=NETWORKS):
+    """ConvNet-ReLU, ConvNet-AdAct, then ConvNet-Optimized built from that AdAct run (paper C Table 1).
+
+    ``networks`` picks a subset, so that two processes can share one seed's runs; "optimized"
+    needs the same seed's finished AdAct run and says so if it is missing.
+    """
     common = dict(dataset=dataset, seed=seed, device=device, val_fraction=val_fraction, keep_checkpoint=True)
     adact_out = base / "adact" / f"seed{seed}"
-    yield paper_config("c", activation="relu", out=str(base / "relu" / f"seed{seed}"), **common)
-    yield paper_config("c", activation="adact", out=str(adact_out), **common)
-    yield paper_config("c", activation="optimized", optimized_from=str(adact_out),
-                       out=str(base / "optimized" / f"seed{seed}"), **common)
+    if "relu" in networks:
+        yield paper_config("c", activation="relu", out=str(base / "relu" / f"seed{seed}"), **common)
+    if "adact" in networks:
+        yield paper_config("c", activation="adact", out=str(adact_out), **common)
+    if "optimized" in networks:
+        yield paper_config("c", activation="optimized", optimized_from=str(adact_out),
+                           out=str(base / "optimized" / f"seed{seed}"), **common)
 
 
 def paper_a_runs(dataset: str, seed: int, base: Path, device: str, norms=NORMS):
@@ -77,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="paper A: instead of the protocol, run cycle 2 alone at each of these learning rates "
                              "from one cycle-1 state per seed (results/paper_a/<dataset>-act-lr)")
     parser.add_argument("--act-epochs", type=int, default=5, help="paper A, with --act-lrs: epochs of cycle 2")
+    parser.add_argument("--networks", nargs="*", choices=NETWORKS, default=list(NETWORKS),
+                        help="paper C: which of Table 1's networks to run (default: all three, in order)")
     parser.add_argument("--val", action="store_true", help="paper C: hold out 10%% of train as validation")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -96,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             if args.paper == "c":
                 base = Path(args.results) / "paper_c" / (dataset + ("-val" if args.val else ""))
-                configs = paper_c_runs(dataset, seed, base, 0.1 if args.val else 0.0, args.device)
+                configs = paper_c_runs(dataset, seed, base, 0.1 if args.val else 0.0, args.device, args.networks)
             elif args.act_lrs:
                 configs = paper_a_act_lr_runs(dataset, seed, Path(args.results) / "paper_a" / f"{dataset}-act-lr",
                                               args.device, args.norms, args.act_lrs, args.act_epochs)

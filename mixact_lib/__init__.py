@@ -15,7 +15,7 @@ from .data import available_datasets, load_dataset, synthetic_dataset  # noqa: E
 from .experiments import RunConfig, paper_config, run  # noqa: E402
 from .models import available_models, build_model, count_parameters, optimized_from  # noqa: E402
 from .results import (collect_summaries, load_histories, mean_std, mixture_weights, paired_differences,  # noqa: E402
-                      rebuild_activations, weight_trajectories)
+                      phase_accuracy, rebuild_activations, weight_trajectories)
 from .reproduction import paper_a_claims, paper_values, reproduction_table  # noqa: E402
 from .sweep import run_study, sweep  # noqa: E402
 from .training import Phase, train  # noqa: E402
@@ -26,7 +26,6 @@ __all__ = [
     "build_model", "available_models", "count_parameters", "optimized_from",
     "RunConfig", "paper_config", "run", "run_study", "sweep", "Phase", "train",
     "collect_summaries", "load_histories", "mean_std", "mixture_weights", "paired_differences",
-    "rebuild_activations",
-    "weight_trajectories",
+    "phase_accuracy", "rebuild_activations", "weight_trajectories",
     "paper_values", "reproduction_table", "paper_a_claims",
 ]

@@ -4,6 +4,9 @@ Paper values live in one file, ``mixact_lib/paper_values.csv`` (columns
 paper, table, dataset, model, activation, metric, paper_value, note), typed
 from the extracted texts. Our values come from results folders written by
 ``tools/reproduce.py`` (``results/paper_<p>/<dataset>/<variant>/seed<k>``).
+Paper A's Table 1 is compared once per reading of its lost eq. 9; paper C's
+Table 1 also against runs that chose their epoch on a held-out validation
+split (``results/paper_c/<dataset>-val/…``), where those exist.
 
 Verdict rules (stated in the reproduction chapter too):
 
@@ -56,6 +59,16 @@ def verdict(paper_value: float, values: list[float]) -> tuple[str, str]:
     return DOES_NOT, f"paper is {abs(gap):.4f} {side} our mean (tolerance {tolerance:.4f})"
 
 
+def _home_runs(table: pd.DataFrame, paper: str, dataset: str | None, suffix: str) -> pd.DataFrame:
+    if not len(table):
+        return table
+    rows = table[(table["paper"] == paper) & table["train_subset"].isna()]
+    if dataset is not None:
+        rows = rows[rows["dataset"] == dataset]
+    home = [Path(f).parts[-4:-2] == (f"paper_{paper}", d + suffix) for f, d in zip(rows["folder"], rows["dataset"])]
+    return rows[home]
+
+
 def protocol_runs(table: pd.DataFrame, paper: str, dataset: str | None = None) -> pd.DataFrame:
     """The runs of ``table`` that count against a paper's numbers: its full protocol, nothing else.
 
@@ -63,19 +76,19 @@ def protocol_runs(table: pd.DataFrame, paper: str, dataset: str | None = None) -
     sibling folders (``<dataset>-val``: a held-out validation split; ``<dataset>-act-lr``: the
     learning-rate study) and subset runs are left out, so they can never mix into a verdict.
     """
-    if not len(table):
-        return table
-    rows = table[(table["paper"] == paper) & table["train_subset"].isna()]
-    if dataset is not None:
-        rows = rows[rows["dataset"] == dataset]
-    home = [Path(f).parts[-4:-2] == (f"paper_{paper}", d) for f, d in zip(rows["folder"], rows["dataset"])]
-    return rows[home]
+    return _home_runs(table, paper, dataset, "")
 
 
-def _ours_paper_c(table: pd.DataFrame) -> dict[tuple, list[float]]:
+def validation_runs(table: pd.DataFrame, paper: str, dataset: str | None = None) -> pd.DataFrame:
+    """The full-protocol runs made with a held-out validation split: ``paper_<p>/<dataset>-val/…``."""
+    return _home_runs(table, paper, dataset, "-val")
+
+
+def _ours_paper_c(table: pd.DataFrame, metric: str = "best_test_acc", runs=protocol_runs) -> dict[tuple, list[float]]:
     out: dict[tuple, list[float]] = {}
-    for _, r in protocol_runs(table, "c").iterrows():
-        out.setdefault((r["dataset"], r["activation"]), []).append(r["best_test_acc"])
+    for _, r in runs(table, "c").iterrows():
+        if pd.notna(r.get(metric)):
+            out.setdefault((r["dataset"], r["activation"]), []).append(r[metric])
     return out
 
 
@@ -95,33 +108,62 @@ def _ours_paper_a(table: pd.DataFrame, norm: str) -> dict[tuple, list[float]]:
     return out
 
 
-def reproduction_table(results_root: str | Path = "results", paper_a_norm: str = "softmax") -> pd.DataFrame:
-    """One row per paper number: ours (mean, std, n) and the verdict. Columns: :data:`COLUMNS`."""
+#: the readings of paper A's lost eq. 9 (``MixtureActivation(norm=...)``), in the order the book shows them
+PAPER_A_NORMS = ("softmax", "abs", "square")
+#: the note of a paper C row measured with a validation split instead of the test set
+VAL_NOTE = ("test accuracy at the best-validation epoch (10 % of train held out, trained on the other 90 %) "
+            "against the paper's best-test number")
+
+
+def _row(pv: pd.Series, ours: list[float], **overrides) -> dict:
+    """One table row: the paper's number, ours (mean, std, n) and the verdict."""
+    row = {k: pv[k] for k in ("paper", "table", "dataset", "model", "activation", "metric", "paper_value")}
+    row.update(overrides)
+    s = pd.Series(ours, dtype=float)
+    row.update(ours_mean=s.mean() if len(s) else None, ours_std=s.std() if len(s) > 1 else None, n_seeds=len(s))
+    if pd.isna(pv["paper_value"]):
+        row.update(verdict=UNTESTABLE, note="the paper reports no value (did not converge)")
+    elif not len(s):
+        row.update(verdict=UNTESTABLE, note=_untestable_reason(pv))
+    else:
+        row["verdict"], row["note"] = verdict(float(pv["paper_value"]), list(s))
+    return row
+
+
+def reproduction_table(results_root: str | Path = "results",
+                       paper_a_norms: tuple[str, ...] | list[str] = PAPER_A_NORMS) -> pd.DataFrame:
+    """One row per paper number and way we measured it: ours (mean, std, n) and the verdict.
+
+    Columns: :data:`COLUMNS`. Paper A's numbers get one row per reading of eq. 9 in
+    ``paper_a_norms`` that has runs (``activation`` = ``mix (<norm>)``), or one untestable row when
+    none has. Paper C's numbers get a second row (metric ``test_acc_at_best_val``) wherever
+    validation-split runs exist, so the best-on-test selection can be judged beside the paper.
+    """
     values = paper_values()
     table = collect_summaries(Path(results_root))
     ours_c = _ours_paper_c(table) if len(table) else {}
-    ours_a = _ours_paper_a(table, paper_a_norm) if len(table) else {}
+    ours_c_val = _ours_paper_c(table, "test_acc_at_best_val", validation_runs) if len(table) else {}
+    ours_a = {norm: _ours_paper_a(table, norm) for norm in paper_a_norms} if len(table) else {}
     rows = []
     for _, pv in values.iterrows():
-        if pv["paper"] == "C":
-            ours = ours_c.get((pv["dataset"], pv["activation"]), [])
-        elif pv["paper"] == "A":
-            ours = ours_a.get((pv["dataset"], pv["metric"]), [])
+        if pv["paper"] == "A":
+            measured = [(norm, ours[(pv["dataset"], pv["metric"])]) for norm, ours in ours_a.items()
+                        if (pv["dataset"], pv["metric"]) in ours]
+            if not measured:
+                rows.append(_row(pv, []))
+            for norm, ours in measured:
+                row = _row(pv, ours, activation=f"{pv['activation']} ({norm})")
+                row["note"] += f"; our reading of eq. 9: {norm}"
+                rows.append(row)
+        elif pv["paper"] == "C":
+            key = (pv["dataset"], pv["activation"])
+            rows.append(_row(pv, ours_c.get(key, [])))
+            if key in ours_c_val:
+                row = _row(pv, ours_c_val[key], metric="test_acc_at_best_val")
+                row["note"] += f"; {VAL_NOTE}"
+                rows.append(row)
         else:
-            ours = []
-        row = {k: pv[k] for k in ("paper", "table", "dataset", "model", "activation", "metric", "paper_value")}
-        s = pd.Series(ours, dtype=float)
-        row.update(ours_mean=s.mean() if len(s) else None, ours_std=s.std() if len(s) > 1 else None,
-                   n_seeds=len(s))
-        if pd.isna(pv["paper_value"]):
-            row.update(verdict=UNTESTABLE, note="the paper reports no value (did not converge)")
-        elif not len(s):
-            row.update(verdict=UNTESTABLE, note=_untestable_reason(pv))
-        else:
-            row["verdict"], row["note"] = verdict(float(pv["paper_value"]), list(s))
-            if pv["paper"] == "A":
-                row["note"] += f"; our reading of eq. 9: {paper_a_norm}"
-        rows.append(row)
+            rows.append(_row(pv, []))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -142,16 +184,25 @@ def claim_verdict(holds_in: int, n_seeds: int) -> str:
     return REPLICATES if holds_in >= math.ceil(CLAIM_SHARE * n_seeds - 1e-9) else DOES_NOT
 
 
-def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist") -> pd.DataFrame:
-    """Paper C's ordering claims checked seed by seed (paired): holds in how many seeds?"""
+def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist", metric: str = "best_test_acc",
+                    validation: bool = False) -> pd.DataFrame:
+    """Paper C's ordering claims checked seed by seed (paired): holds in how many seeds?
+
+    ``metric`` is the summary number compared (the paper's is ``best_test_acc``); with
+    ``validation`` the runs of the held-out-validation variant are used, e.g. with
+    ``metric="test_acc_at_best_val"`` to check the claims with an epoch chosen without the test set.
+    """
     table = collect_summaries(Path(results_root))
     if not len(table):
         return pd.DataFrame(columns=["claim", "holds_in", "n_seeds", "verdict"])
-    c = protocol_runs(table, "c", dataset)
-    wide = c.pivot_table(index="seed", columns="activation", values="best_test_acc")
+    c = (validation_runs if validation else protocol_runs)(table, "c", dataset)
+    if not len(c):
+        return pd.DataFrame(columns=["claim", "holds_in", "n_seeds", "verdict"])
+    wide = c.pivot_table(index="seed", columns="activation", values=metric)
     claims = [("ConvNet-AdAct > ConvNet-ReLU", "adact", "relu"),
               ("ConvNet-Optimized ≥ ConvNet-AdAct", "optimized", "adact"),
               ("ConvNet-Optimized > ConvNet-ReLU", "optimized", "relu")]
+    label = metric.replace("_", " ") + (", validation-split runs" if validation else "")
     rows = []
     for text, better, worse in claims:
         if better not in wide or worse not in wide:
@@ -159,9 +210,9 @@ def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist
         pair = wide[[better, worse]].dropna()
         holds = int((pair[better] >= pair[worse]).sum() if "≥" in text else (pair[better] > pair[worse]).sum())
         n = len(pair)
-        rows.append({"claim": f"{text} ({dataset}, best test acc)", "holds_in": holds, "n_seeds": n,
+        rows.append({"claim": f"{text} ({dataset}, {label})", "holds_in": holds, "n_seeds": n,
                      "verdict": claim_verdict(holds, n)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["claim", "holds_in", "n_seeds", "verdict"])
 
 
 #: paper A's members that its text calls "convergent" (bounded): tanh and sin, against ReLU

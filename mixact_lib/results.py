@@ -149,6 +149,25 @@ def weight_trajectories(folders: list[str | Path], which: str = "weights") -> pd
     return pd.DataFrame(rows)
 
 
+def phase_accuracy(folders: list[str | Path]) -> pd.DataFrame:
+    """Test accuracy per training phase of each run: folder, phase, trains, epochs, end_test_acc, best_test_acc.
+
+    ``end_test_acc`` is the accuracy after the phase's last epoch, ``best_test_acc`` the best
+    within the phase. For paper A's three cycles (net → mixture → net) this says what the
+    mixture cycle and the second network cycle add over the first, run by run.
+    """
+    rows = []
+    for folder in folders:
+        history = load_history(folder)
+        if "phase" not in history:
+            raise ValueError(f"{folder}: history.json has no 'phase' field; was it written by mixact's train()?")
+        for phase, h in history.groupby("phase", sort=True):
+            rows.append({"folder": str(folder), "phase": int(phase), "trains": h["trains"].iloc[0],
+                         "epochs": f"{h['epoch'].min()}–{h['epoch'].max()}",
+                         "end_test_acc": h["test_acc"].iloc[-1], "best_test_acc": h["test_acc"].max()})
+    return pd.DataFrame(rows, columns=["folder", "phase", "trains", "epochs", "end_test_acc", "best_test_acc"])
+
+
 def rebuild_activations(folder: str | Path) -> dict[str, "torch.nn.Module"]:
     """The trained activation module of every learnable site of a finished run, keyed ``layer i``."""
     import torch

@@ -47,6 +47,34 @@ def test_reproduction_table_pairs_our_runs_with_paper_c_table_1(tmp_path):
     assert relu.n_seeds == 0 and relu.verdict == UNTESTABLE and "no full-protocol runs" in relu.note
     assert set(table[table.dataset == "cifar10"].verdict) == {UNTESTABLE}
     assert list(table.columns) == reproduction.COLUMNS
+    assert not (table.metric == "test_acc_at_best_val").any()  # no validation runs have test_acc_at_best_val
+
+
+def test_validation_runs_get_their_own_rows_beside_the_paper(tmp_path):
+    for seed, (best, at_val) in enumerate([(0.925, 0.915), (0.923, 0.917)]):
+        _run(tmp_path, "c", "adact", seed, {"best_test_acc": best, "test_acc_at_best_val": at_val},
+             home="fmnist-val")
+    table = mx.reproduction_table(tmp_path)
+    adact = table[(table.paper == "C") & (table.dataset == "fmnist") & (table.activation == "adact")]
+    assert list(adact.metric) == ["best_test_acc", "test_acc_at_best_val"]
+    protocol, val = adact.iloc[0], adact.iloc[1]
+    assert protocol.n_seeds == 0  # validation runs never count as the protocol
+    assert val.n_seeds == 2 and val.ours_mean == pytest.approx(0.916) and val.verdict == DOES_NOT  # paper 0.921
+    assert "best-validation epoch" in val.note
+
+
+def test_paper_a_numbers_get_one_row_per_reading_of_eq_9(tmp_path):
+    layers = ((0.5178, 0.147, 0.3352), (0.3, 0.7, 0.0), (0.1, 0.0, 0.9))  # layer 1 = paper A on FMNIST
+    for seed in range(2):
+        _run(tmp_path, "a", "softmax", seed, _weights(*layers), {"norm": "softmax"}, activation="mix")
+        _run(tmp_path, "a", "abs", seed, _weights(*((1 / 3,) * 3,) * 3), {"norm": "abs"}, activation="mix")
+    table = mx.reproduction_table(tmp_path)
+    relu1 = table[(table.paper == "A") & (table.dataset == "fmnist") & (table.metric == "weight relu layer 1")]
+    assert list(relu1.activation) == ["mix (softmax)", "mix (abs)"]  # square: no runs, so no row
+    assert list(relu1.verdict) == [REPLICATES, DOES_NOT]  # paper 0.5178: softmax matches it, abs has 1/3
+    assert relu1.iloc[1].note.endswith("our reading of eq. 9: abs")
+    mnist = table[(table.paper == "A") & (table.dataset == "mnist")]
+    assert len(mnist) == 9 and set(mnist.verdict) == {UNTESTABLE} and set(mnist.activation) == {"mix"}
 
 
 def _weights(*layers):
@@ -81,3 +109,17 @@ def test_ordering_claims_are_paired_by_seed(tmp_path):
     row = claims.iloc[0]
     assert row.claim.startswith("ConvNet-AdAct > ConvNet-ReLU") and (row.holds_in, row.n_seeds) == (4, 5)
     assert row.verdict == REPLICATES  # 4 of 5 = 80 %
+
+
+def test_ordering_claims_on_validation_runs_use_their_own_metric(tmp_path):
+    for seed, (relu, adact) in enumerate([(0.920, 0.921), (0.921, 0.920), (0.919, 0.925)]):
+        _run(tmp_path, "c", "relu", seed, {"best_test_acc": 0.93, "test_acc_at_best_val": relu}, home="fmnist-val")
+        _run(tmp_path, "c", "adact", seed, {"best_test_acc": 0.91, "test_acc_at_best_val": adact},
+             home="fmnist-val")
+    assert reproduction.ordering_claims(tmp_path).empty  # no protocol runs
+    claims = reproduction.ordering_claims(tmp_path, metric="test_acc_at_best_val", validation=True)
+    row = claims.iloc[0]
+    assert (row.holds_in, row.n_seeds, row.verdict) == (2, 3, DOES_NOT)
+    assert "validation-split runs" in row.claim
+    best = reproduction.ordering_claims(tmp_path, validation=True).iloc[0]
+    assert best.holds_in == 0  # on best_test_acc these fake runs say the opposite

@@ -74,3 +74,18 @@ def test_plot_weight_trajectories_one_panel_per_layer_and_row_with_the_mixture_c
     assert len(fig.axes) == 6
     span = [p for p in fig.axes[0].patches if p.get_facecolor()[:3] != (1.0, 1.0, 1.0)]
     assert span and span[0].get_x() == 2  # shaded from the end of epoch 2 to the end of epoch 4
+
+
+def test_phase_accuracy_gives_end_and_best_test_accuracy_of_each_phase(tmp_path):
+    import json
+    accs = [0.80, 0.90, 0.85, 0.86, 0.88, 0.87]  # phase 1 peaks inside, phase 3 ends below its best
+    history = [{"epoch": e, "phase": (e + 1) // 2, "trains": "act" if e in (3, 4) else "net", "test_acc": a}
+               for e, a in enumerate(accs, 1)]
+    (tmp_path / "history.json").write_text(json.dumps(history))
+    t = mx.phase_accuracy([tmp_path])
+    assert t.phase.tolist() == [1, 2, 3] and t.trains.tolist() == ["net", "act", "net"]
+    assert t.end_test_acc.tolist() == [0.90, 0.86, 0.87] and t.best_test_acc.tolist() == [0.90, 0.86, 0.88]
+    assert t.epochs.tolist() == ["1–2", "3–4", "5–6"]
+    (tmp_path / "history.json").write_text(json.dumps([{"epoch": 1, "test_acc": 0.5}]))
+    with pytest.raises(ValueError, match="no 'phase' field"):
+        mx.phase_accuracy([tmp_path])

@@ -31,6 +31,7 @@ COLUMNS = ["paper", "table", "dataset", "model", "activation", "metric", "paper_
            "ours_mean", "ours_std", "n_seeds", "verdict", "note"]
 REPLICATES, DOES_NOT, TOO_FEW, UNTESTABLE = ("replicates", "does not replicate", "not enough seeds",
                                              "cannot be tested here")
+CLAIM_COLUMNS = ["claim", "holds_in", "n_seeds", "verdict"]
 
 
 def paper_values() -> pd.DataFrame:
@@ -108,7 +109,7 @@ def _ours_paper_a(table: pd.DataFrame, norm: str) -> dict[tuple, list[float]]:
     return out
 
 
-#: the readings of paper A's lost eq. 9 (``MixtureActivation(norm=...)``), in the order the book shows them
+#: the readings of paper A's lost eq. 9 (``make_activation("mix", norm=...)``), in the order the book shows them
 PAPER_A_NORMS = ("softmax", "abs", "square")
 #: the note of a paper C row measured with a validation split instead of the test set
 VAL_NOTE = ("test accuracy at the best-validation epoch (10 % of train held out, trained on the other 90 %) "
@@ -194,10 +195,10 @@ def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist
     """
     table = collect_summaries(Path(results_root))
     if not len(table):
-        return pd.DataFrame(columns=["claim", "holds_in", "n_seeds", "verdict"])
+        return pd.DataFrame(columns=CLAIM_COLUMNS)
     c = (validation_runs if validation else protocol_runs)(table, "c", dataset)
     if not len(c):
-        return pd.DataFrame(columns=["claim", "holds_in", "n_seeds", "verdict"])
+        return pd.DataFrame(columns=CLAIM_COLUMNS)
     wide = c.pivot_table(index="seed", columns="activation", values=metric)
     claims = [("ConvNet-AdAct > ConvNet-ReLU", "adact", "relu"),
               ("ConvNet-Optimized ≥ ConvNet-AdAct", "optimized", "adact"),
@@ -212,7 +213,7 @@ def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist
         n = len(pair)
         rows.append({"claim": f"{text} ({dataset}, {label})", "holds_in": holds, "n_seeds": n,
                      "verdict": claim_verdict(holds, n)})
-    return pd.DataFrame(rows, columns=["claim", "holds_in", "n_seeds", "verdict"])
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
 #: paper A's members that its text calls "convergent" (bounded): tanh and sin, against ReLU

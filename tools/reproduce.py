@@ -24,11 +24,11 @@ import torch
 
 from mixact_lib.data import DatasetNotFoundError
 from mixact_lib.experiments import paper_config, run
-from mixact_lib.reproduction import reproduction_table
+from mixact_lib.reproduction import PAPER_A_NORMS, reproduction_table
 from mixact_lib.training import Phase
 
 ROOT = Path(__file__).resolve().parents[1]
-NORMS = ("softmax", "abs", "square")
+NORMS = PAPER_A_NORMS
 NETWORKS = ("relu", "adact", "optimized")
 
 

@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 from .activations import available_activations, make_activation, swap_activations  # noqa: E402
 from .data import available_datasets, load_dataset, synthetic_dataset  # noqa: E402
 from .experiments import RunConfig, paper_config, run  # noqa: E402
+from .parameters import ParameterError, chapter_parameters, results_folder  # noqa: E402
 from .models import available_models, build_model, count_parameters, optimized_from  # noqa: E402
 from .results import (collect_summaries, load_histories, mean_std, mixture_weights, paired_differences,  # noqa: E402
                       phase_accuracy, rebuild_activations, weight_trajectories)
@@ -28,4 +29,5 @@ __all__ = [
     "collect_summaries", "load_histories", "mean_std", "mixture_weights", "paired_differences",
     "phase_accuracy", "rebuild_activations", "weight_trajectories",
     "paper_values", "reproduction_table", "paper_a_claims",
+    "chapter_parameters", "results_folder", "ParameterError",
 ]

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mixact_lib.parameters import parse_parameter
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
@@ -34,7 +36,7 @@ def parameter_names(nb: Path) -> list[str]:
     code = [c for c in cells(nb) if c["cell_type"] == "code"]
     assert "parameters" in code[0].get("metadata", {}).get("tags", []), f"{nb.name}: first code cell not tagged"
     tree = ast.parse(source(code[0]))
-    return [n.targets[0].id for n in tree.body if isinstance(n, ast.Assign)]
+    return [n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)]
 
 
 def test_every_toc_chapter_exists():
@@ -54,7 +56,10 @@ def test_parameters_cell_is_first_literals_only_with_shared_names(nb):
     assert not missing, f"{nb.name} lacks shared parameters {missing}"
     code = next(c for c in cells(nb) if c["cell_type"] == "code")
     for node in ast.parse(source(code)).body:
+        assert isinstance(node, ast.AnnAssign), f"{nb.name}: {ast.unparse(node)!r} is not name: \"type\" = value"
         ast.literal_eval(node.value)  # literals only: papermill can override and document each
+        declared = ast.literal_eval(node.annotation)  # a string, so papermill shows it and no import is needed
+        parse_parameter(node.target.id, ast.literal_eval(node.value), declared)  # the default fits its type
     for line in source(code).splitlines():
         if line.strip() and not line.startswith("#"):
             assert "  # " in line, f"{nb.name}: parameter line without a comment: {line!r}"
@@ -119,3 +124,20 @@ def test_environment_yml_matches_pyproject():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert _names(pip) == _names(declared)
     assert sorted(pip) == sorted(declared), "versions differ between environment.yml and pyproject.toml"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_help_notebook_shows_every_parameter_with_its_type(nb):
+    papermill = Path(sys.executable).with_name("papermill")
+    r = subprocess.run([str(papermill), "--help-notebook", str(nb)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Unknown type" not in r.stdout, r.stdout
+    shown = re.findall(r"^  (\w+): (\S+) \(default", r.stdout, re.M)
+    assert [name for name, _ in shown] == parameter_names(nb), r.stdout
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_cell_converts_parameters_and_derives_the_results_folder(nb):
+    setup = source([c for c in cells(nb) if c["cell_type"] == "code"][1])
+    assert "mx.chapter_parameters(globals())" in setup, f"{nb.name}: parameters given as text are not converted"
+    assert "mx.results_folder(params" in setup, f"{nb.name}: results folder not derived from the parameters"

@@ -43,12 +43,14 @@ def load_profile(name: str) -> dict[str, dict]:
 
 
 def execute(stem: str, parameters: dict) -> float:
+    """Run one chapter with papermill; what it prints (its progress bars included) streams to this console."""
     import papermill as pm
 
     t0 = time.perf_counter()
     pm.execute_notebook(
         str(BOOK / f"{stem}.ipynb"), str(SRC / "book" / f"{stem}.ipynb"),
         parameters=parameters, cwd=str(BOOK), kernel_name="python3", progress_bar=False,
+        stdout_file=sys.stdout, stderr_file=sys.stderr,
     )
     return time.perf_counter() - t0
 
@@ -82,13 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"error: --only names {sorted(unknown)}, which are not notebooks; notebooks: {', '.join(notebooks)}")
     if not args.no_execute:
-        for stem in notebooks:
-            if args.only is not None and stem not in args.only:
-                continue
-            params = {"profile": args.profile, **profile.get(stem, {})}
-            print(f"executing {stem} ({args.profile}) ...", flush=True)
+        todo = [s for s in notebooks if args.only is None or s in args.only]
+        for i, stem in enumerate(todo, 1):
+            params = {"profile": args.profile, **(profile.get(stem) or {})}
+            print(f"[{i}/{len(todo)}] executing {stem} ({args.profile} profile) ...", flush=True)
             timings[stem] = round(execute(stem, params), 1)
-            print(f"  {stem}: {timings[stem]:.1f} s", flush=True)
+            print(f"[{i}/{len(todo)}] {stem}: done in {timings[stem]:.1f} s", flush=True)
         timings_path.write_text(json.dumps(timings, indent=2) + "\n")
     missing = [s for s in notebooks if not (SRC / "book" / f"{s}.ipynb").exists()]
     if missing:

@@ -3,8 +3,8 @@
     python tools/param_table.py           # rewrite the table in book/intro.md
     python tools/param_table.py --check   # exit 1 if the table is out of date (used by the tests)
 
-The table is read from each notebook's cell tagged ``parameters``: name, default
-(the quick profile) and the comment after it.
+The table is read from each notebook's cell tagged ``parameters``: name, declared type,
+default (the quick profile) and the comment after it.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ INTRO = ROOT / "book" / "intro.md"
 BEGIN, END = "<!-- parameter-table:begin -->", "<!-- parameter-table:end -->"
 
 
-def parameters(notebook: Path) -> list[tuple[str, str, str]]:
-    """(name, default, comment) for each assignment of the notebook's parameters cell."""
+def parameters(notebook: Path) -> list[tuple[str, str, str, str]]:
+    """(name, type, default, comment) for each annotated assignment of the notebook's parameters cell."""
     nb = json.loads(notebook.read_text())
     for cell in nb["cells"]:
         if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
@@ -30,18 +30,23 @@ def parameters(notebook: Path) -> list[tuple[str, str, str]]:
                     continue
                 code, _, comment = line.partition("  # ")
                 node = ast.parse(code).body[0]
-                rows.append((node.targets[0].id, ast.unparse(node.value), comment.strip()))
+                if not isinstance(node, ast.AnnAssign):
+                    raise ValueError(f"{notebook.name}: parameter without a type: {line!r} "
+                                     '(declare it as name: "type" = value)')
+                rows.append((node.target.id, ast.literal_eval(node.annotation), ast.unparse(node.value),
+                             comment.strip()))
             return rows
     raise ValueError(f"{notebook} has no cell tagged 'parameters'")
 
 
 def table() -> str:
     toc_order = ["paper_a", "paper_b_derivation", "paper_b", "paper_c", "comparison", "reproduction"]
-    lines = ["| notebook | parameter | quick default | meaning |", "|---|---|---|---|"]
+    lines = ["| notebook | parameter | type | quick default | meaning |", "|---|---|---|---|---|"]
     for stem in toc_order:
-        for name, default, comment in parameters(ROOT / "book" / f"{stem}.ipynb"):
+        for name, kind, default, comment in parameters(ROOT / "book" / f"{stem}.ipynb"):
             default = default.replace("|", "\\|")
-            lines.append(f"| `{stem}` | `{name}` | `{default}` | {comment.replace('|', '/')} |")
+            meaning = comment.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")  # no raw HTML tags
+            lines.append(f"| `{stem}` | `{name}` | `{kind}` | `{default}` | {meaning} |")
     return "\n".join(lines)
 
 

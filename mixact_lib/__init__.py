@@ -8,7 +8,7 @@ The verbs a notebook or a user's own script needs:
 >>> data = mx.load_dataset("fmnist", train_subset=2000)
 >>> result = mx.run(mx.paper_config("c", epochs=1, train_subset=2000))
 """
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 from .activations import available_activations, make_activation, swap_activations  # noqa: E402
 from .data import available_datasets, load_dataset, synthetic_dataset  # noqa: E402

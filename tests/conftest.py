@@ -1,7 +1,7 @@
 """Fixtures shared by the data tests."""
 import pytest
 
-from mixact_lib import datasets_io
+from mixact_lib.data import readers
 
 
 @pytest.fixture
@@ -11,5 +11,5 @@ def isolated(tmp_path, monkeypatch):
         (tmp_path / d).mkdir()
     monkeypatch.setenv("MIXACT_DATA", str(tmp_path / "env"))
     monkeypatch.chdir(tmp_path / "cwd")
-    monkeypatch.setattr(datasets_io, "SYSTEM_DATA_DIRS", (tmp_path / "system",))
+    monkeypatch.setattr(readers, "SYSTEM_DATA_DIRS", (tmp_path / "system",))
     return tmp_path

@@ -1,4 +1,4 @@
-"""mixact_lib.data and datasets_io: finding files, normalising, subsets, batches, errors."""
+"""mixact_lib.data and its readers: finding files, normalising, subsets, batches, errors."""
 from __future__ import annotations
 
 import csv
@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from mixact_lib import data, datasets_io
+from mixact_lib import data
+from mixact_lib.data import readers
 from mixact_lib.data import (DatasetNotFoundError, Split, batches, get_batch_count, load_dataset,
                              synthetic_dataset)
+from mixact_lib.data.raw import stratified_split
 
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 needs_fmnist = pytest.mark.skipif(not (FMNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
@@ -37,7 +39,7 @@ def test_fmnist_shapes_dtypes_range_and_mean():
     assert ds.train.x.min() == -1.0 and ds.train.x.max() == 1.0
     assert torch.equal(ds.train.y.bincount(), torch.full((10,), 6000))
     assert str(FMNIST_DIR) in ds.source and ds.val is None
-    raw = datasets_io.read_idx(FMNIST_DIR / "train-images-idx3-ubyte.gz")
+    raw = readers.read_idx(FMNIST_DIR / "train-images-idx3-ubyte.gz")
     expected_mean = (raw.mean(dtype=np.float64) / 255 - 0.5) / 0.5
     assert ds.train.x.double().mean().item() == pytest.approx(expected_mean, abs=1e-6)
 
@@ -45,9 +47,9 @@ def test_fmnist_shapes_dtypes_range_and_mean():
 @needs_fmnist
 def test_fmnist_parse_is_cached():
     load_dataset("fmnist", download=False, train_subset=10, test_subset=10)
-    hits = datasets_io._read.cache_info().hits
+    hits = readers._read.cache_info().hits
     load_dataset("fashion_mnist", download=False, train_subset=10, test_subset=10)
-    assert datasets_io._read.cache_info().hits == hits + 1
+    assert readers._read.cache_info().hits == hits + 1
 
 
 @needs_fmnist
@@ -103,8 +105,8 @@ def test_argument_errors_are_clear():
 def test_names_aliases_and_unknown_name():
     assert data.available_datasets() == ["cifar10", "cifar100", "fer2013", "fmnist", "kmnist", "miniimagenet", "mnist",
                                          "svhn"]
-    assert datasets_io.canonical_dataset_name("Fashion-MNIST") == "fmnist"
-    assert datasets_io.canonical_dataset_name("FER") == "fer2013"
+    assert readers.canonical_dataset_name("Fashion-MNIST") == "fmnist"
+    assert readers.canonical_dataset_name("FER") == "fer2013"
     with pytest.raises(ValueError, match=r"unknown dataset 'cifar'\. Did you mean 'cifar10'\?.*fmnist.*svhn"):
         load_dataset("cifar")
 
@@ -112,7 +114,7 @@ def test_names_aliases_and_unknown_name():
 # --- missing data and downloads -------------------------------------------------------------------
 
 def test_missing_dataset_names_every_place_and_the_files(isolated, monkeypatch):
-    monkeypatch.setattr(datasets_io, "_download", lambda *a: pytest.fail("download=False must not download"))
+    monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("download=False must not download"))
     with pytest.raises(DatasetNotFoundError) as info:
         load_dataset("cifar10", root=isolated / "root", download=False)
     msg = str(info.value)
@@ -139,7 +141,7 @@ def test_failed_download_is_reported_bounded_and_cleaned_up(isolated, monkeypatc
     target = isolated / "root" / "fresh"
     with pytest.raises(DatasetNotFoundError, match=r"failed \(URLError: .*Name or service not known"):
         load_dataset("cifar10", root=target, download=True)
-    assert seen_timeouts == [datasets_io.DOWNLOAD_TIMEOUT_S]
+    assert seen_timeouts == [readers.DOWNLOAD_TIMEOUT_S]
     assert socket.getdefaulttimeout() is None  # restored
     assert not target.exists()  # no empty folder left behind
 
@@ -260,7 +262,7 @@ def test_synthetic_dataset_is_balanced_seeded_and_learnable():
 
 def test_stratified_split_keeps_class_proportions():
     y = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
-    kept, held = datasets_io.stratified_split(y, 0.25, torch.Generator().manual_seed(0))
+    kept, held = stratified_split(y, 0.25, torch.Generator().manual_seed(0))
     assert len(held) == 25 and len(set(kept.tolist()) | set(held.tolist())) == 100
     assert y[held].bincount().tolist() == [13, 7, 5]  # 12.5, 7.5, 5: the tie goes to the lower class
     small = data.stratified_subset(y, 70, torch.Generator().manual_seed(0))

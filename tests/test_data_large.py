@@ -1,4 +1,4 @@
-"""miniImageNet through load_dataset, VOC/COCO through detection_data: tiny fake copies in tmp_path."""
+"""miniImageNet through load_dataset, VOC/COCO through mixact_lib.data.detection: tiny fake copies in tmp_path."""
 from __future__ import annotations
 
 import csv
@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mixact_lib import datasets_io, miniimagenet_io
+from mixact_lib.data import miniimagenet, readers
 from mixact_lib.data import DatasetNotFoundError, available_datasets, load_dataset
-from mixact_lib.detection_data import VOC_CLASSES, collate_detection, detection_dataset, voc_classification
+from mixact_lib.data.detection import VOC_CLASSES, collate_detection, detection_dataset, voc_classification
 
 WNIDS = ("n01532829", "n02074367", "n03017168")  # sorted: label k is WNIDS[k]
 PER_CLASS = 6  # 1/6 held out → 1 test image per class
@@ -81,18 +81,18 @@ def test_miniimagenet_split_is_fixed_and_the_same_in_both_layouts(isolated):
     _write_class_folders(isolated / "system" / "miniimagenet", with_splits=False)
     a = load_dataset("miniimagenet", root=isolated / "root", download=False)
     b = load_dataset("miniimagenet", download=False, seed=5)  # $MIXACT_DATA: class folders under train/val/test
-    datasets_io.clear_cache()
+    readers.clear_cache()
     again = load_dataset("miniimagenet", root=isolated / "root", download=False, seed=9)
     assert "class folders" in b.source and b.classes == a.classes
     for other in (b, again):
         assert torch.equal(other.test.x, a.test.x) and torch.equal(other.train.y, a.train.y)
-    flat = miniimagenet_io.read_miniimagenet(isolated / "system" / "miniimagenet")
-    assert torch.equal(flat.test_x, datasets_io.load_raw("miniimagenet", root=isolated / "root").test_x)
+    flat = miniimagenet.read_miniimagenet(isolated / "system" / "miniimagenet")
+    assert torch.equal(flat.test_x, readers.load_raw("miniimagenet", root=isolated / "root").test_x)
 
 
 def test_miniimagenet_progress_bar_for_many_files(isolated, monkeypatch, capsys):
     _write_class_folders(isolated / "root" / "miniimagenet", with_splits=False)
-    monkeypatch.setattr(miniimagenet_io, "PROGRESS_MIN_FILES", 10)
+    monkeypatch.setattr(miniimagenet, "PROGRESS_MIN_FILES", 10)
     load_dataset("miniimagenet", root=isolated / "root", download=False)
     assert "decoding miniImageNet" in capsys.readouterr().err
 

@@ -1,7 +1,9 @@
 """Mixtures of activations: paper A's ReLU/tanh/sin mix and paper C's AdAct.
 
 Reference implementation: every member runs on the input and autograd keeps
-what it needs. ``mixact_lib.activations.fast`` holds the fused versions.
+what it needs. :mod:`mixact_lib.activations.fast_mix` holds the fused versions.
+Members are built by name through :mod:`~mixact_lib.activations.names`, not the
+registry: the registry imports this module, so the imports run one way.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .fixed import Activation
+from .names import SINGLE_ACTIVATIONS, build, resolve_name
 
 #: paper A §2: the three members, in the order of its Table 1 (p1, p2, p3)
 PAPER_A_MEMBERS = ("relu", "tanh", "sin")
@@ -80,13 +83,13 @@ class Mix(Activation):
         member_kwargs: dict[str, dict] | None = None,
     ):
         super().__init__()
-        from .registry import canonical_name, make_activation
-
+        # every name is resolved, so that a mixture named as a member gets the error below, not "unknown"
+        known = {**SINGLE_ACTIVATIONS, **MIXTURE_ACTIVATIONS}
         if isinstance(members, str) or len(members) < 1:
             raise ValueError(f"members must be a non-empty sequence of activation names, got {members!r}")
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
-        names = tuple(canonical_name(m) for m in members)
+        names = tuple(resolve_name(m, known) for m in members)
         if len(set(names)) != len(names):
             raise ValueError(f"mixture members must be distinct, got {list(names)}")
         member_kwargs = dict(member_kwargs or {})
@@ -95,7 +98,7 @@ class Mix(Activation):
             raise ValueError(f"member_kwargs names {sorted(unknown)} which are not members {list(names)}")
         modules = {}
         for m in names:
-            module = make_activation(m, impl="reference", **member_kwargs.get(m, {}))
+            module = build(known[m], m, member_kwargs.get(m, {}))  # always the reference class
             if isinstance(module, Mix):
                 raise ValueError(f"mixture member {m!r} is itself a mixture; nest mixtures by hand if you must")
             modules[m] = module

@@ -7,34 +7,22 @@ Two implementations can stand behind a name: the *reference* class (plain
 PyTorch, the ground truth) and an optional *fast* subclass with fused
 autograd (same parameters and state_dict). ``impl="auto"`` (default) picks
 the fast one where it exists; :func:`use_reference` switches the default.
+Name resolution and aliases live in :mod:`~mixact_lib.activations.names`, which the mixtures use
+too to build their members.
 """
 from __future__ import annotations
 
 import contextlib
-import difflib
-import inspect
 from collections.abc import Iterator
 
 from torch import nn
 
-from .fixed import FIXED_ACTIVATIONS, Activation
-from .learnable import LEARNABLE_ACTIVATIONS
+from .fixed import Activation
 from .mixture import MIXTURE_ACTIVATIONS
+from .names import SINGLE_ACTIVATIONS, build, resolve_name
 
-_REFERENCE: dict[str, type[Activation]] = {**FIXED_ACTIVATIONS, **LEARNABLE_ACTIVATIONS, **MIXTURE_ACTIVATIONS}
+_REFERENCE: dict[str, type[Activation]] = {**SINGLE_ACTIVATIONS, **MIXTURE_ACTIVATIONS}
 _FAST: dict[str, type[Activation]] = {}
-_ALIASES: dict[str, str] = {}
-for _alias, _target in {
-    "swish": "silu",
-    "leaky_relu": "lrelu",
-    "leakyrelu": "lrelu",
-    "sine": "sin",
-    "logistic": "sigmoid",
-    "adaptive_sigmoid": "asigmoid",
-    "adaptive_tanh": "atanh",
-    "adaptive_relu": "arelu",
-}.items():
-    _ALIASES.setdefault(_alias, _target)
 
 IMPLS = ("auto", "fast", "reference")
 _default_impl = "auto"
@@ -42,16 +30,7 @@ _default_impl = "auto"
 
 def canonical_name(name: str) -> str:
     """Lower-case, resolve aliases, and check the name exists (ValueError with a suggestion if not)."""
-    if not isinstance(name, str):
-        raise TypeError(f"activation name must be a string, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key not in _REFERENCE:
-        known = available_activations()
-        close = difflib.get_close_matches(key, known + list(_ALIASES), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown activation {name!r}.{hint} Known activations: {', '.join(known)}.")
-    return key
+    return resolve_name(name, _REFERENCE)
 
 
 def available_activations() -> list[str]:
@@ -98,17 +77,6 @@ def activation_class(name: str, impl: str | None = None) -> type[Activation]:
     return _FAST.get(key, _REFERENCE[key])
 
 
-def _check_kwargs(cls: type, key: str, kwargs: dict) -> None:
-    params = inspect.signature(cls.__init__).parameters
-    allowed = [p for p in params if p != "self" and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        allowed_text = ", ".join(allowed) if allowed else "none"
-        raise ValueError(f"activation {key!r} got unknown argument(s) {unknown}; it accepts: {allowed_text}.")
-
-
 def make_activation(name: str | nn.Module | type, impl: str | None = None, **kwargs) -> nn.Module:
     """Build a fresh activation module from its registry name.
 
@@ -123,9 +91,4 @@ def make_activation(name: str | nn.Module | type, impl: str | None = None, **kwa
     if isinstance(name, type):
         return name(**kwargs)
     cls = activation_class(name, impl)
-    key = canonical_name(name)
-    _check_kwargs(cls, key, kwargs)
-    try:
-        return cls(**kwargs)
-    except TypeError as err:  # e.g. a wrong type for a known argument
-        raise ValueError(f"could not build activation {key!r} with {kwargs}: {err}") from err
+    return build(cls, canonical_name(name), kwargs)

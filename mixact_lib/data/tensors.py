@@ -1,43 +1,7 @@
-"""Image datasets as whole tensors on the training device, plus seeded subsets and batches.
+"""Datasets as whole tensors on the training device: load, normalise, pad, subset, batch.
 
-The datasets the three papers train on (paper A: MNIST, Fashion-MNIST, KMNIST; paper B: CIFAR-10/100,
-miniImageNet; paper C: Fashion-MNIST, CIFAR-10, SVHN, FER):
-
-========  =========================  ===============  ==================================================
-name      what                       train / test     files, in ``<dir>/`` (any folder searched, below)
-========  =========================  ===============  ==================================================
-fmnist    Fashion-MNIST, 10 clothes  60,000 / 10,000  ``fashion-mnist/*-idx?-ubyte.gz`` or
-          classes, 28×28 grey                         ``FashionMNIST/raw/*`` (torchvision's layout)
-mnist     handwritten digits         60,000 / 10,000  ``mnist/`` or ``MNIST/raw/``, same four idx files
-kmnist    Kuzushiji-MNIST, 10        60,000 / 10,000  ``kmnist/`` or ``KMNIST/raw/``, same four idx files
-          cursive Japanese kana
-cifar10   10 object classes,         50,000 / 10,000  ``cifar-10-batches-py/`` (torchvision's layout)
-          32×32 colour
-cifar100  100 object classes         50,000 / 10,000  ``cifar-100-python/``
-svhn      house-number digits,       73,257 / 26,032  ``svhn/train_32x32.mat``, ``svhn/test_32x32.mat``
-          32×32 colour                                (or directly in ``<dir>/``); needs scipy
-fer2013   7 facial expressions,      22,967 / 5,742   ``fer2013/fer2013.csv`` or ``fer2013.csv`` (Kaggle)
-          48×48 grey
-========  =========================  ===============  ==================================================
-
-``miniimagenet`` (100 ImageNet classes, 84×84 colour, 50,000 / 10,000): ``mini-imagenet/{train,val,test}.csv``
-plus ``images/``, or class folders ``miniimagenet/<wnid>/*.jpg``.
-
-Aliases: ``fashion_mnist``/``fashionmnist`` → ``fmnist``, ``fer`` → ``fer2013``; names are case-insensitive.
-
-**Where files are looked for**, in order: ``root``, ``$MIXACT_DATA``, ``./data``, ``/usr/share/datasets``
-(Debian's ``dataset-fashion-mnist`` installs ``/usr/share/datasets/fashion-mnist/``). Failing that, and
-with ``download=True``, torchvision downloads into ``root`` (else ``$MIXACT_DATA``, else ``./data``).
-FER2013 and miniImageNet have no downloader (Kaggle and ImageNet need a login). When nothing works, :class:`DatasetNotFoundError`
-names every place tried and the files to put there. :mod:`mixact_lib.datasets_io` does the finding.
-
-**FER's split.** FER2013's csv marks 28,709 rows "Training" (plus public/private test rows). Paper C
-(§A.2) partitions those 28,709 into 80 % train and 20 % test; we do the same, stratified by class
-with a fixed seed (``datasets_io.FER_SPLIT_SEED``), so the test set does not change with ``seed``.
-miniImageNet's few-shot splits have disjoint classes, so for paper B's classification table all 100
-classes are pooled and each is split 500/100 (our choice; :mod:`mixact_lib.miniimagenet_io`).
-PASCAL VOC and COCO (paper B's detection table) are not whole-tensor datasets: see
-:mod:`mixact_lib.detection_data`.
+The public side of :mod:`mixact_lib.data`, whose docstring lists the datasets and where their
+files go; the files are found and parsed by :mod:`~mixact_lib.data.readers`.
 
 **Normalisation** (paper C §A.2: mean 0.5, std 0.5 for every dataset): images stay uint8 until they
 reach the device, then x ← (x/255 − mean)/std, which maps [0, 255] to [−1, 1]. One scalar mean and
@@ -58,16 +22,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .datasets_io import (DatasetNotFoundError, available_datasets, canonical_dataset_name, clear_cache,
-                          indices_by_class, load_raw, stratified_split)
+from .raw import stratified_split, stratified_subset
+from .readers import canonical_dataset_name, load_raw
 
-__all__ = ["Split", "Dataset", "DatasetNotFoundError", "available_datasets", "load_dataset",
-           "synthetic_dataset", "batches", "get_batch_count", "stratified_subset", "clear_cache"]
+__all__ = ["Split", "Dataset", "load_dataset", "synthetic_dataset", "batches", "get_batch_count"]
 
 
 @dataclass
@@ -114,8 +76,9 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     ``train_subset``/``test_subset``: keep that many images, as equal per class as the class
     sizes allow, chosen by ``seed`` (same seed → same images). ``val_fraction``: hold out that
     fraction of the (subset) training images as ``val``, stratified, also by ``seed``.
-    ``pad_to``: zero-pad (in pixel space: black) to pad_to × pad_to. See the module docstring for
-    names, file locations and the FER split; raises :class:`DatasetNotFoundError` if no copy is found.
+    ``pad_to``: zero-pad (in pixel space: black) to pad_to × pad_to. See :mod:`mixact_lib.data` for
+    names, file locations and the FER split; raises :class:`~mixact_lib.data.readers.DatasetNotFoundError`
+    if no copy is found.
     """
     key = canonical_dataset_name(name)
     for arg, value in (("train_subset", train_subset), ("test_subset", test_subset), ("pad_to", pad_to)):
@@ -170,31 +133,6 @@ def _subset(y: Tensor, n: int | None, seed: int, arg: str, name: str) -> Tensor 
         split = arg.removesuffix("_subset")
         raise ValueError(f"{arg}={n} is more than the {len(y)} {split} images of {name}; use at most {len(y)}")
     return stratified_subset(y, n, _generator(seed, arg))
-
-
-def stratified_subset(y: Tensor, n: int, generator: torch.Generator) -> Tensor:
-    """Sorted indices of ``n`` items with class counts as equal as possible (water-filling).
-
-    Every class gets ⌊n/K⌋ if it has that many; a class too small gives all it has and the rest is
-    shared among the others; the last few places (n mod K) go to classes drawn by ``generator``.
-    Members of each class are drawn by ``generator`` too, so the subset is a function of its state.
-    """
-    # index bookkeeping in numpy: single-threaded, so it stays fast on a busy machine
-    counts = np.bincount(y.cpu().numpy())
-    members = indices_by_class(y, counts)
-    quota = np.zeros_like(counts)
-    remaining = n
-    while remaining > 0:
-        open_ = np.flatnonzero(quota < counts)
-        share = remaining // len(open_)
-        if share == 0:  # fewer places than open classes: a seeded draw decides who gets one more
-            quota[open_[torch.randperm(len(open_), generator=generator)[:remaining].numpy()]] += 1
-            break
-        give = np.minimum(counts[open_] - quota[open_], share)
-        quota[open_] += give
-        remaining -= int(give.sum())
-    picked = [m[torch.randperm(len(m), generator=generator)[:q].numpy()] for m, q in zip(members, quota)]
-    return torch.from_numpy(np.sort(np.concatenate(picked)))
 
 
 def synthetic_dataset(num_train: int = 256, num_test: int = 128, num_classes: int = 10,

@@ -1,0 +1,155 @@
+"""No import circles inside mixact_lib (STYLE.md, Layout: "no two modules import each other").
+
+The graph is built from the source with :mod:`ast`, without importing anything: an edge A → B for
+every ``import``/``from ... import`` in module A that names module B of the package. Imports inside
+functions count too — a deferred import hides a circle from Python but not from a reader — except
+those under ``if TYPE_CHECKING:``, which never run. ``from . import x`` counts as importing the
+submodule ``x`` when ``x`` is one, and ``from .pkg import name`` as importing ``pkg`` (its
+``__init__``) and, where ``name`` is a submodule, ``pkg.name`` as well. The implicit import of a
+parent package that Python performs before any submodule is not an edge: every package would then
+be in a circle with its own children.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "mixact_lib"
+
+#: old module paths kept as aliases after the data layer moved into mixact_lib/data/ (issue 14)
+OLD_DATA_PATHS = {"mixact_lib.datasets_io": "mixact_lib.data.readers",
+                  "mixact_lib.miniimagenet_io": "mixact_lib.data.miniimagenet",
+                  "mixact_lib.detection_data": "mixact_lib.data.detection"}
+
+
+def module_files(package_dir: Path) -> dict[str, Path]:
+    """Dotted name → file for every module of the package rooted at ``package_dir``."""
+    modules = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = path.relative_to(package_dir.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _import_nodes(tree: ast.AST):
+    """Every Import/ImportFrom node, skipping the bodies of ``if TYPE_CHECKING:``."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        children = list(ast.iter_child_nodes(node))
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            children = node.orelse
+        stack.extend(children)
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    """Absolute name of what ``from <node.module> import ...`` imports from, in ``module``."""
+    if node.level == 0:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]  # a package's `.` is itself
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def import_graph(package_dir: Path) -> dict[str, set[str]]:
+    """Module → the package's modules it imports (see the module docstring for what counts)."""
+    modules = module_files(package_dir)
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        for node in _import_nodes(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                source = _resolve(name, is_package, node)
+                targets = [f"{source}.{alias.name}" for alias in node.names]
+                # `from . import b` in pkg.a only touches pkg's __init__ as the implicit parent import;
+                # any name that is not a submodule does depend on what that __init__ defines
+                if not name.startswith(source + ".") or any(t not in modules for t in targets):
+                    targets.append(source)
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One circle as [a, b, ..., a], or None; depth-first search with the usual three colours."""
+    state: dict[str, int] = {}  # absent: unvisited, 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+def test_graph_sees_relative_imports_and_submodules(tmp_path):
+    # a negative control: a known circle, through `from . import x` and a deferred import, is found
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from .a import f\n")
+    (pkg / "a.py").write_text("from . import b\ndef f():\n    pass\n")
+    (pkg / "b.py").write_text("def g():\n    from .sub import c\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .. import b\n"
+                                      "from ..a import f\n")
+    (pkg / "d.py").write_text("from . import f\n")
+    graph = import_graph(pkg)
+    assert graph["pkg"] == {"pkg.a"}
+    assert graph["pkg.a"] == {"pkg.b"}  # `from . import b`: the submodule, not the parent's __init__
+    assert graph["pkg.b"] == {"pkg.sub", "pkg.sub.c"}  # deferred, inside g, still an edge
+    assert graph["pkg.sub.c"] == {"pkg.a"}  # the TYPE_CHECKING import of b is not an edge
+    assert graph["pkg.d"] == {"pkg"}  # `from . import f`: f is a name in pkg/__init__.py
+    assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.sub.c", "pkg.a"]
+    del graph["pkg.sub.c"]
+    assert find_cycle(graph) is None
+
+
+def test_no_import_cycles():
+    graph = import_graph(PACKAGE_DIR)
+    assert "mixact_lib.activations.registry" in graph  # the walk found the package
+    cycle = find_cycle(graph)
+    if cycle:
+        pytest.fail("import circle in mixact_lib: " + " → ".join(cycle)
+                    + "\nMove what both modules need into a third module that both import, so the "
+                      "imports go one way.")
+
+
+def test_old_data_paths_are_the_new_modules(monkeypatch, tmp_path):
+    for old, new in OLD_DATA_PATHS.items():
+        assert importlib.import_module(old) is importlib.import_module(new), old
+    from mixact_lib import datasets_io
+    from mixact_lib.data import readers
+    from mixact_lib.detection_data import detection_dataset
+
+    assert detection_dataset.__module__ == "mixact_lib.data.detection"
+    monkeypatch.setattr(datasets_io, "SYSTEM_DATA_DIRS", (tmp_path,))  # through the old name ...
+    assert readers.search_dirs()[-1] == tmp_path  # ... the real module sees it

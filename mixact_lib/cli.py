@@ -30,22 +30,25 @@ def _json_dict(text: str) -> dict:
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``error: ...``, exit status 2) like every other input error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mixact_lib", description=__doc__.split("\n")[0])
+    parser = _OneLineParser(prog="python -m mixact_lib", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train one configuration and write its results folder",
                        description="Train one configuration; paper defaults are filled in, flags override them.")
@@ -58,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='JSON object of activation arguments, e.g. \'{"norm": "abs"}\'')
     r.add_argument("--model-kwargs", type=_json_dict, default=None,
                    help='JSON object of model arguments, e.g. \'{"channels": [16, 32, 64, 128]}\'')
-    r.add_argument("--epochs", type=_non_negative_int, default=None,
-                   help="epochs (paper A: per cycle, three cycles; B and C: total)")
+    r.add_argument("--epochs", type=_positive_int, default=None,
+                   help="epochs, >= 1 (paper A: per cycle, three cycles; B and C: total)")
     r.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="optimiser (default: the paper's)")
     r.add_argument("--lr", type=float, default=None, help="learning rate (default: the paper's)")
     r.add_argument("--act-lr", type=float, default=None, help="learning rate of activation parameters (default: --lr)")
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _config_from_args(args)
         result = run(config, resume=not args.no_resume, progress=not args.quiet)
-    except (ValueError, DatasetNotFoundError, TrainingDivergedError) as err:
+    except (ValueError, OSError, DatasetNotFoundError, TrainingDivergedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     s = result.summary

@@ -6,9 +6,12 @@ comment says so. Every field can be overridden.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import platform
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__
+from ._version import __version__
 from .activations import fast_backend
 from .data import Dataset, load_dataset
 from .models import build_model
@@ -110,6 +113,10 @@ class RunConfig:
         if self.paper not in PAPERS:
             raise ValueError(f"unknown paper {self.paper!r}; choose one of {', '.join(PAPERS)}")
         self.phases = parse_phases(self.phases)
+        if sum(p.epochs for p in self.phases) < 1:
+            # refused here, before a results folder exists: a run that trains nothing has nothing to report
+            raise ValueError(f"the phases total 0 epochs ({[p.epochs for p in self.phases]}); a run needs at "
+                             "least 1 epoch: give a phase epochs >= 1 (or paper_config(..., epochs=1) or more)")
         if self.activation == "optimized" and not self.optimized_from:
             raise ValueError("activation 'optimized' needs optimized_from: the results folder of a mixture run")
 
@@ -131,7 +138,7 @@ def paper_config(paper: str, *, epochs: int | None = None, optimizer: str | None
                  weight_decay: float | None = None, act_lr: float | None = None, **overrides) -> RunConfig:
     """A :class:`RunConfig` with paper ``a``, ``b`` or ``c``'s protocol, any field overridden.
 
-    ``epochs`` is per cycle for paper A (three cycles) and the total for B and C.
+    ``epochs`` (>= 1) is per cycle for paper A (three cycles) and the total for B and C.
     """
     paper = str(paper).lower()
     if paper not in PAPERS:
@@ -144,8 +151,9 @@ def paper_config(paper: str, *, epochs: int | None = None, optimizer: str | None
     for key in ("epochs", "optimizer", "lr", "weight_decay"):
         d.pop(key, None)
     if "phases" not in overrides:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1 (per cycle for paper A, in total for B and C), "
+                             f"got {epochs!r}; a run that trains no epoch has nothing to report")
         d["phases"] = paper_phases(paper, epochs, optimizer, lr, weight_decay, act_lr)
     if "activation" in overrides and "activation_kwargs" not in overrides:
         d["activation_kwargs"] = {}  # the preset's kwargs belong to the preset's activation
@@ -211,11 +219,46 @@ def _load_init(model: nn.Module, folder: str) -> None:
     if not (Path(folder) / "summary.json").exists() or not path.exists():
         raise ValueError(f"init_from={folder!r} needs a finished run that kept its checkpoint ({CHECKPOINT}); "
                          "run it to the end with keep_checkpoint=True first")
+    weights = load_checkpoint(folder)["model"]  # refuses a tampered file without running any of it
     try:
-        model.load_state_dict(load_checkpoint(folder)["model"])
+        model.load_state_dict(weights)
     except RuntimeError as err:
         raise ValueError(f"init_from={folder!r} holds weights of another architecture or activation: "
                          f"{str(err).splitlines()[0]}") from err
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist yet (``None`` if ``folder`` exists)."""
+    if folder.exists():
+        return None
+    while not folder.parent.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+def _undo_folder(out: Path, created_from: Path | None, existing: set[str]) -> None:
+    """Remove what a failed run added to ``out``: entries not in ``existing``, then folders it created.
+
+    Folders are removed with ``rmdir``, so one that something else has filled meanwhile stays.
+    """
+    if out.is_dir():
+        for entry in out.iterdir():
+            if entry.name in existing:
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+    folder = out
+    while created_from is not None:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == created_from:
+            return
+        folder = folder.parent
 
 
 def run(config: RunConfig | dict, *, resume: bool = True, progress: bool = True,
@@ -226,6 +269,17 @@ def run(config: RunConfig | dict, *, resume: bool = True, progress: bool = True,
     continued from its checkpoint, or just read back when finished; a folder
     holding a *different* configuration is an error, never silently reused.
     ``data`` lets a caller reuse an already-loaded dataset across runs.
+
+    A failed call leaves no half-made folder. The rule: if anything goes wrong
+    (dataset not found, model build error, loss diverging in epoch 1, Ctrl-C,
+    ...) while the folder holds no ``checkpoint.pt``, everything this call put
+    there is removed again: a folder it created (with any parents it created)
+    goes, while a folder that existed keeps exactly the entries it had. Once a
+    checkpoint exists — written by this call after its first epoch, or there
+    before from a killed run — the folder is kept as it is, because it can be
+    resumed and its history shows what happened (a divergence message says so
+    and how to start over). A refused call (the folder holds a different
+    configuration, or ``resume=False`` and it holds this one) touches nothing.
     """
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
@@ -244,6 +298,20 @@ def run(config: RunConfig | dict, *, resume: bool = True, progress: bool = True,
         if (out / "summary.json").exists():
             return RunResult(out, config, read_json(out / "summary.json"), read_json(out / "history.json"))
 
+    created_from = _first_missing(out)
+    existing = set(os.listdir(out)) if created_from is None and out.is_dir() else set()
+    try:
+        return _train_into(config, out, config_dict, resume=resume, progress=progress, data=data)
+    except BaseException:  # KeyboardInterrupt too: an interrupted first epoch leaves nothing worth keeping
+        if not (out / CHECKPOINT).exists():
+            _undo_folder(out, created_from, existing)
+        raise
+
+
+def _train_into(config: RunConfig, out: Path, config_dict: dict, *, resume: bool, progress: bool,
+                data: Dataset | None) -> RunResult:
+    """The body of :func:`run` once the folder is known to be free for this run (or to hold it)."""
+    saved_config = out / "config.json"
     device = resolve_device(config.device)
     if data is None:
         data = load_dataset(config.dataset, root=config.data_root, train_subset=config.train_subset,

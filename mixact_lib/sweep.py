@@ -105,7 +105,9 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
     """Run every grid point (skipping finished ones) and return all summaries as one DataFrame.
 
     ``reuse_data`` loads the dataset once when no grid key changes what is loaded (the
-    subset and validation split follow ``data_seed``, not the run seed).
+    subset and validation split follow ``data_seed``, not the run seed). Every point's
+    config is checked before the first one trains; a point that fails stops the sweep
+    and, like any failed :func:`run`, leaves no half-made folder (finished points stay).
     """
     root = Path(root)
     points = expand(grid)
@@ -127,18 +129,86 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
     return collect_summaries(root)
 
 
-def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
-    """Read a sweep file (YAML): ``paper``, ``base`` overrides, ``grid`` and ``root``."""
+#: ``paper_config`` arguments that a sweep file's ``base`` may set besides the RunConfig fields
+BASE_ARGS = ("epochs", "optimizer", "lr", "weight_decay", "act_lr")
+
+
+def _read_spec(path: Path) -> dict:
+    """The sweep file's top-level mapping; every problem is a ValueError of one line naming the file."""
     import yaml
 
-    spec = yaml.safe_load(Path(path).read_text()) or {}
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ValueError(f"{path}: sweep file {what}; give the path of a YAML grid file (examples in grids/)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {err.start}: {err.reason}); "
+                         "a sweep file is YAML text") from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        context = getattr(err, "context", None)
+        raise ValueError(f"{where}: could not parse YAML: {problem}" + (f" ({context})" if context else "")
+                         + "; fix the file at that point") from None
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path}: the top level of a sweep file must be a mapping with keys paper, base, grid "
+                         f"and root, not {_yaml_kind(spec)}")
+    return spec
+
+
+def _yaml_kind(value: Any) -> str:
+    """What a YAML value is, in words, with its article: ``a list``, ``an empty mapping``, ``an empty value``."""
+    if value is None:
+        return "an empty value"
+    kind = {dict: "mapping", list: "list", str: "string", bool: "true/false value", int: "number",
+            float: "number"}.get(type(value), type(value).__name__)
+    if isinstance(value, (dict, list, str)) and not value:
+        return f"an empty {kind}"
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
+    """Read a sweep file (YAML): ``paper``, ``base`` overrides, ``grid`` and ``root``.
+
+    Every problem with the file (missing, not YAML, wrong shape) is a one-line
+    ``ValueError`` that starts with the file name, and for YAML syntax errors its
+    1-based line and column: ``grids/x.yaml:3:7: could not parse YAML: ...``.
+    """
+    path = Path(path)
+    spec = _read_spec(path)
     unknown = set(spec) - {"paper", "base", "grid", "root"}
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}; a sweep file has paper, base, grid, root")
     if "grid" not in spec or "root" not in spec:
         raise ValueError(f"{path}: a sweep file needs 'grid' (key → list of values) and 'root' (results folder)")
-    base = paper_config(spec.get("paper", "c"), **(spec.get("base") or {}))
-    return base, spec["grid"], Path(spec["root"])
+    grid, base, root = spec["grid"], spec.get("base") or {}, spec["root"]
+    if not isinstance(root, str) or not root.strip():
+        raise ValueError(f"{path}: 'root' must be the results folder as a path string, e.g. 'runs/my_sweep'")
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError(f"{path}: 'grid' must be a mapping of key → list of values, e.g. "
+                         f"'activation: [relu, arelu]', not {_yaml_kind(grid)}")
+    scalars = [k for k, v in grid.items() if not isinstance(v, list)]
+    if scalars:
+        raise ValueError(f"{path}: grid keys {scalars} need a list of values (write 'key: [value]' for one value); "
+                         "put settings shared by every run under 'base'")
+    if not isinstance(base, dict):
+        raise ValueError(f"{path}: 'base' must be a mapping of config field → value, not {_yaml_kind(base)}")
+    fields = {f.name for f in dataclasses.fields(RunConfig)} - {"paper"}
+    unknown = set(base) - fields - set(BASE_ARGS)
+    if unknown:
+        raise ValueError(f"{path}: base keys {sorted(unknown)} are neither config fields "
+                         f"({', '.join(sorted(fields))}) nor {', '.join(BASE_ARGS)}")
+    try:
+        config = paper_config(spec.get("paper", "c"), **base)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+    return config, grid, Path(root)
 
 
 def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root: str | Path | None = None,

@@ -68,7 +68,9 @@ def test_cli_paper_a_runs_three_phases_and_optimized_from(tmp_path):
         (["--model", "resnet9000"], "unknown model"),
         (["--activation", "reluu"], "Did you mean 'relu'"),
         (["--optimizer", "lbfgs"], "invalid choice"),
-        (["--epochs", "-3"], "must be >= 0"),
+        (["--epochs", "-3"], "argument --epochs: must be >= 1, got -3"),
+        (["--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+        (["--epochs", "two"], "expected a whole number >= 1, got 'two'"),
         (["--activation-kwargs", "{norm: abs}"], "not valid JSON"),
         (["--activation", "mix", "--activation-kwargs", '{"norm": "l3"}'], "choose one of softmax"),
     ],
@@ -78,7 +80,58 @@ def test_cli_bad_input_is_one_clear_line(tmp_path, args, message):
             cwd=tmp_path)
     assert r.returncode == 2
     assert message in r.stderr
-    assert "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def main_status(argv: list[str]) -> int:
+    """``cli.main``'s exit status, whether it returns it or argparse raises SystemExit."""
+    from mixact_lib.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
+def test_cli_zero_epochs_is_refused_before_any_folder_exists(tmp_path, capsys):
+    out = tmp_path / "x1"
+    status = main_status(["run", "--paper", "c", "--dataset", "fmnist", "--activation", "adact", "--epochs", "0",
+                          "--train-subset", "200", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("error: argument --epochs: must be >= 1, got 0"), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "text, where, message",
+    [
+        ("paper: b\nbase:\n  model: resnet: 3\ngrid: {seed: [0]}\nroot: x\n", ":3:16:",
+         "could not parse YAML: mapping values are not allowed here"),
+        ("grid:\n  activation: [relu, arelu\nroot: x\n", ":3:5:", "could not parse YAML: expected ',' or ']'"),
+        ("grid:\n\tseed: [0]\nroot: x\n", ":2:1:", "could not parse YAML: found character '\\t'"),
+        ("- activation\n- seed\n", ": ", "top level of a sweep file must be a mapping"),
+        ("grid: {activation: relu}\nroot: x\n", ": ", "grid keys ['activation'] need a list of values"),
+        ("base: {colour: red}\ngrid: {seed: [0]}\nroot: x\n", ": ", "base keys ['colour'] are neither"),
+        ("base: {epochs: 0}\ngrid: {seed: [0]}\nroot: x\n", ": ", "epochs must be an integer >= 1"),
+    ],
+)
+def test_sweep_file_errors_are_one_line_with_file_line_and_column(tmp_path, capsys, text, where, message):
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    assert main_status(["sweep", str(path), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(f"error: {path}{where}") and message in captured.err, captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]
+
+
+def test_sweep_file_that_does_not_exist_is_one_line(tmp_path, capsys):
+    assert main_status(["sweep", str(tmp_path / "nothere.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {tmp_path / 'nothere.yaml'}: sweep file does not exist; give the path of a YAML grid " \
+                  "file (examples in grids/)\n"
 
 
 def test_cli_missing_dataset_says_where_to_put_files(tmp_path):

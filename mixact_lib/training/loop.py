@@ -41,9 +41,14 @@ def _schedule(phases: Sequence[Phase]) -> list[tuple[int, int]]:
 
 
 def _diverged(epoch: int, step: int, phase_index: int, phase: Phase, value: float, out: Path | None) -> str:
-    kept = (f"The last good checkpoint (end of epoch {epoch - 1}) is kept in {out}; "
-            "fix the cause and rerun with resume=True to continue from it."
-            if out is not None and epoch > 1 else "No checkpoint was written before this epoch.")
+    if out is None:
+        kept = "Nothing was saved (no out folder was given)."
+    elif epoch > 1:
+        kept = (f"The last good checkpoint (end of epoch {epoch - 1}) and the history so far are kept in {out}. "
+                "Resuming it unchanged repeats the same steps and will most likely diverge again; to start over "
+                f"with a change (e.g. a smaller learning rate), delete {out} or write to another folder.")
+    else:
+        kept = "No epoch finished, so there is no checkpoint to keep or resume from."
     return (
         f"training loss became {value} at epoch {epoch}, step {step} "
         f"(phase {phase_index + 1}: {phase.optimizer} lr={phase.lr:g} trains={phase.trains}). "
@@ -70,7 +75,8 @@ def train(
 
     With ``out`` set, history.json/.csv and checkpoint.pt are rewritten after
     every epoch. ``resume=True`` continues from ``out/checkpoint.pt`` if one
-    exists. ``callbacks`` get each epoch's record after it is saved.
+    exists (read with :func:`~.records.load_checkpoint`, which runs no code from
+    the file). ``callbacks`` get each epoch's record after it is saved.
     """
     phases = parse_phases(list(phases))
     if batch_size < 1 or test_batch_size < 1:

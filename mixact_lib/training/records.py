@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
+import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +52,91 @@ def write_history(out: Path, history: list[dict]) -> None:
         pd.json_normalize(history, sep=".").to_csv(out / "history.csv", index=False)
 
 
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint holds pickled objects that a plain checkpoint never does; it was refused, none of it ran."""
+
+
 def save_checkpoint(out: Path, state: dict) -> None:
+    """Write ``out/checkpoint.pt`` atomically, holding only what :func:`load_checkpoint` accepts.
+
+    That is tensors, str/int/float/bool/None, and dicts, lists and tuples of them
+    (model and optimiser state dicts, RNG states, the history). Numbers of a
+    subclass or of numpy (e.g. ``lr=np.float64(1e-3)``, which ends up in the
+    optimiser's param groups) are saved as plain Python numbers, since pickle
+    would store them as numpy objects that a safe load refuses.
+    """
+    state = _plain_state(state, "state")
     tmp = out / (CHECKPOINT + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, out / CHECKPOINT)
 
 
+def _plain_state(value: Any, where: str) -> Any:
+    """``value`` rebuilt from plain types only; TypeError naming ``where`` for anything else."""
+    if value is None or isinstance(value, torch.Tensor):
+        return value
+    for kind in (bool, int, float, str):  # bool first: it is an int
+        if isinstance(value, kind):
+            return kind(value)
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return _plain_state(value.item(), where)
+    if isinstance(value, dict):
+        plain = OrderedDict() if isinstance(value, OrderedDict) else {}
+        for key, item in value.items():
+            plain[_plain_state(key, where)] = _plain_state(item, f"{where}[{key!r}]")
+        if hasattr(value, "_metadata"):  # a state dict's module versions, used by load_state_dict
+            plain._metadata = _plain_state(value._metadata, f"{where}._metadata")
+        return plain
+    if isinstance(value, (list, tuple)):
+        items = [_plain_state(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise TypeError(f"cannot put {where} (a {type(value).__module__}.{type(value).__name__}) in a checkpoint: "
+                    "a checkpoint holds only tensors, numbers, strings, None and lists/dicts of them, so that "
+                    "loading it runs no code; convert the value to one of those before saving")
+
+
+#: Types a checkpoint may hold beyond those torch's weights-only unpickler accepts by default
+#: (tensors, ``OrderedDict`` state dicts, dict/list/tuple/str/int/float/bool/None). None:
+#: everything :mod:`.loop` saves is of those kinds, so nothing is allow-listed.
+CHECKPOINT_SAFE_GLOBALS: tuple = ()
+
+
 def load_checkpoint(out: Path) -> dict | None:
+    """Read ``out/checkpoint.pt`` without running any code from it; ``None`` if there is none.
+
+    Loads with ``weights_only=True``: a pickle that names any function or class
+    outside tensors and plain containers (the way a tampered file runs code) is
+    refused before anything in it is called, with :class:`UnsafeCheckpointError`.
+    A truncated or foreign file raises ``ValueError``; both messages name the file
+    and say what to do.
+    """
     path = Path(out) / CHECKPOINT
     if not path.exists():
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f"refused to load {path}: it holds {_refused_part(str(err))}, which a mixact checkpoint never "
+            "contains (only tensors, numbers, strings and lists/dicts of them); nothing from it was executed. "
+            "If you did not make this file, delete it (or its whole results folder) and re-run; "
+            "only load checkpoints from sources you trust"
+        ) from None
+    except (RuntimeError, EOFError) as err:
+        raise ValueError(
+            f"could not read {path} ({str(err).splitlines()[0]}): the file is damaged or not a torch checkpoint; "
+            "delete it (its run then starts over from epoch 1) or put back an intact copy"
+        ) from err
+
+
+def _refused_part(torch_message: str) -> str:
+    """What torch's weights-only unpickler refused, in a few words (torch's own advice is to turn safety off)."""
+    found = re.search(r"GLOBAL ([\w.]+)", torch_message)
+    if found:
+        return f"a reference to the Python global {found.group(1)}"
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", torch_message)
+    return f"pickle data torch refuses to load safely ({detail.group(1).strip() if detail else 'unsupported content'})"
 
 
 def dominant_activations(model: nn.Module) -> dict[str, str]:

@@ -40,14 +40,17 @@ def parameters(notebook: Path) -> list[tuple[str, str, str, str]]:
 
 
 def table() -> str:
+    """One short table per notebook (parameter, type, default, meaning), so that no column runs off the page."""
     toc_order = ["paper_a", "paper_b_derivation", "paper_b", "paper_c", "comparison", "reproduction"]
-    lines = ["| notebook | parameter | type | quick default | meaning |", "|---|---|---|---|---|"]
+    blocks = []
     for stem in toc_order:
+        lines = [f"**`{stem}`**", "", "| parameter | type | quick default | meaning |", "|---|---|---|---|"]
         for name, kind, default, comment in parameters(ROOT / "book" / f"{stem}.ipynb"):
             default = default.replace("|", "\\|")
             meaning = comment.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")  # no raw HTML tags
-            lines.append(f"| `{stem}` | `{name}` | `{kind}` | `{default}` | {meaning} |")
-    return "\n".join(lines)
+            lines.append(f"| `{name}` | `{kind}` | `{default}` | {meaning} |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def render(text: str) -> str:

@@ -1,4 +1,4 @@
-"""The papers' numbers beside ours, with a verdict per number.
+"""The papers' numbers beside ours, with a verdict per number and per ordering claim.
 
 Paper values live in one file, ``mixact_lib/paper_values.csv`` (columns
 paper, table, dataset, model, activation, metric, paper_value, note), typed
@@ -8,30 +8,55 @@ Paper A's Table 1 is compared once per reading of its lost eq. 9; paper C's
 Table 1 also against runs that chose their epoch on a held-out validation
 split (``results/paper_c/<dataset>-val/…``), where those exist.
 
-Verdict rules (stated in the reproduction chapter too):
+Value verdicts (:func:`reproduction_table`, rules in :mod:`mixact_lib.stats` and the reproduction
+chapter): the paper reports one run, so its number is set against a 95 % *prediction interval for one
+new run*, mean ± t_{n−1}·√(sd²(1 + 1/n) + se²), where se is the binomial test-set error of an accuracy
+(0 for mixture weights). It **replicates** when it lies inside the interval and the interval is narrower
+than the *effect* the paper builds on; it **does not replicate** when it lies outside; otherwise the data
+are **inconclusive**, with the seeds it would take; a number without runs **cannot be tested here**.
+The effect (:func:`effect_of`):
 
-- a number **replicates** when the paper's value lies within our
-  mean ± (2·std + half a unit of the paper's last printed digit), over ≥ 2 seeds;
-- otherwise it **does not replicate**, and the note says by how much;
-- with fewer than 2 seeds it is **not enough seeds**;
-- a dataset or model we could not run here is **cannot be tested here**, with the reason.
+- an accuracy: the smallest non-zero gap between it and the paper's other networks (activations) in the
+  same table, dataset, model and metric, the differences its claims rest on (paper C, Fashion-MNIST:
+  0.001 for AdAct and Optimized, 0.003 for ReLU);
+- a paper A mixture weight: |paper value − 1/3|, its distance from the uniform start. Only that distance
+  says a layer learned a preference; a weight near 1/3 cannot replicate anything.
+
+Ordering claims (:func:`claims_table`, written to ``results/claims.csv``) are paired by seed: a paired
+t interval on the per-seed differences, and the claim replicates only when the interval excludes 0 in the
+claimed direction. Wins (how many seeds agree) are reported as a description, not a test.
 """
 from __future__ import annotations
 
 import json
-import math
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats as st
 
+from . import stats
 from .results import collect_summaries, mixture_weights
 
 COLUMNS = ["paper", "table", "dataset", "model", "activation", "metric", "paper_value",
-           "ours_mean", "ours_std", "n_seeds", "verdict", "note"]
-REPLICATES, DOES_NOT, TOO_FEW, UNTESTABLE = ("replicates", "does not replicate", "not enough seeds",
-                                             "cannot be tested here")
-CLAIM_COLUMNS = ["claim", "holds_in", "n_seeds", "verdict"]
+           "ours_mean", "ours_std", "n_seeds", "verdict", "note",
+           "interval_low", "interval_high", "effect", "seeds_needed", "rule"]
+REPLICATES, DOES_NOT, INCONCLUSIVE, UNTESTABLE = stats.VERDICTS
+CLAIM_COLUMNS = ["paper", "claim", "metric", "n_seeds", "mean_diff", "ci_low", "ci_high", "p_value", "test",
+                 "wins", "verdict", "runs"]
+#: test images per dataset when a run used the whole test set (``test_subset`` None)
+FULL_TEST_SIZE = {"mnist": 10_000, "fmnist": 10_000, "kmnist": 10_000, "cifar10": 10_000, "cifar100": 10_000,
+                  "svhn": 26_032}
+#: paper A's mixture starts uniform: every member's weight is 1/3
+UNIFORM = 1 / 3
+#: the readings of paper A's lost eq. 9 (``make_activation("mix", norm=...)``), in the order the book shows them
+PAPER_A_NORMS = ("softmax", "abs", "square")
+#: paper A's members that its text calls "convergent" (bounded): tanh and sin, against ReLU
+CONVERGENT = ("tanh", "sin")
+#: the note of a paper C row measured with a validation split instead of the test set
+VAL_NOTE = ("test accuracy at the best-validation epoch (10 % of train held out, trained on the other 90 %) "
+            "against the paper's best-test number")
 
 
 def paper_values() -> pd.DataFrame:
@@ -40,24 +65,28 @@ def paper_values() -> pd.DataFrame:
         return pd.read_csv(f)
 
 
-def _half_unit(value: float) -> float:
-    text = f"{value}".rstrip("0")
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return 0.5 * 10.0**-decimals
+def n_test_of(folder: str | Path, dataset: str) -> int:
+    """Test images a run was scored on: its config's ``test_subset``, else the dataset's full test set."""
+    subset = json.loads((Path(folder) / "config.json").read_text()).get("test_subset")
+    full = FULL_TEST_SIZE.get(dataset)
+    if full is None and not subset:
+        raise ValueError(f"the test-set size of {dataset!r} is unknown; add it to reproduction.FULL_TEST_SIZE")
+    return min(subset, full) if subset and full else (subset or full)
 
 
-def verdict(paper_value: float, values: list[float]) -> tuple[str, str]:
-    """Verdict and note for one number: see the module docstring for the rule."""
-    s = pd.Series(values, dtype=float)
-    if len(s) < 2:
-        return TOO_FEW, f"{len(s)} seed(s); need ≥ 2 for a spread"
-    mean, std = s.mean(), s.std()
-    tolerance = 2 * std + _half_unit(paper_value)
-    gap = paper_value - mean
-    if abs(gap) <= tolerance:
-        return REPLICATES, f"|paper − ours| = {abs(gap):.4f} ≤ 2·std + rounding = {tolerance:.4f}"
-    side = "above" if gap > 0 else "below"
-    return DOES_NOT, f"paper is {abs(gap):.4f} {side} our mean (tolerance {tolerance:.4f})"
+def effect_of(pv: pd.Series, values: pd.DataFrame) -> tuple[float | None, str]:
+    """The effect a paper number is judged against, and where it comes from (module docstring)."""
+    if pv["paper"] == "A":
+        return abs(pv["paper_value"] - UNIFORM), "|paper − 1/3|, the distance from the uniform start"
+    same = values[(values[["paper", "table", "dataset", "model", "metric"]] == pv[["paper", "table", "dataset",
+                                                                                   "model", "metric"]]).all(axis=1)]
+    gaps = (same.paper_value - pv["paper_value"]).abs()
+    others = same[(same.activation != pv["activation"]) & (gaps > 0)]
+    if pd.isna(pv["paper_value"]) or not len(others):
+        return None, "no other network to tell it from"
+    nearest = others.loc[gaps[others.index].idxmin()]
+    return (float(gaps[nearest.name]), f"the smallest gap to the paper's other networks on {pv['dataset']} "
+            f"({nearest.activation} {nearest.paper_value:g})")
 
 
 def _home_runs(table: pd.DataFrame, paper: str, dataset: str | None, suffix: str) -> pd.DataFrame:
@@ -85,55 +114,75 @@ def validation_runs(table: pd.DataFrame, paper: str, dataset: str | None = None)
     return _home_runs(table, paper, dataset, "-val")
 
 
-def _ours_paper_c(table: pd.DataFrame, metric: str = "best_test_acc", runs=protocol_runs) -> dict[tuple, list[float]]:
-    out: dict[tuple, list[float]] = {}
-    for _, r in runs(table, "c").iterrows():
-        if pd.notna(r.get(metric)):
-            out.setdefault((r["dataset"], r["activation"]), []).append(r[metric])
-    return out
-
-
 def norm_of(activation_kwargs: str) -> str:
     """The eq. 9 reading of a paper A run, from its ``activation_kwargs`` column (JSON; softmax by default)."""
     return json.loads(activation_kwargs).get("norm", "softmax")
 
 
-def _ours_paper_a(table: pd.DataFrame, norm: str) -> dict[tuple, list[float]]:
-    out: dict[tuple, list[float]] = {}
+def _ours_paper_c(table: pd.DataFrame, metric: str = "best_test_acc", runs=protocol_runs) -> dict[tuple, list]:
+    """(dataset, activation) → [(value, test-set size)] over the runs."""
+    out: dict[tuple, list] = {}
+    for _, r in runs(table, "c").iterrows():
+        if pd.notna(r.get(metric)):
+            out.setdefault((r["dataset"], r["activation"]), []).append(
+                (r[metric], n_test_of(r["folder"], r["dataset"])))
+    return out
+
+
+def _ours_paper_a(table: pd.DataFrame, norm: str) -> dict[tuple, list]:
+    """(dataset, "weight <member> layer <i>") → [(p, None)] over the runs of one reading of eq. 9."""
+    out: dict[tuple, list] = {}
     for _, r in protocol_runs(table, "a").iterrows():
         if norm_of(r["activation_kwargs"]) != norm:
             continue
         for layer, weights in mixture_weights(r["folder"]).iterrows():
             for member, p in weights.items():
-                out.setdefault((r["dataset"], f"weight {member} {layer}"), []).append(p)
+                out.setdefault((r["dataset"], f"weight {member} {layer}"), []).append((p, None))
     return out
 
 
-#: the readings of paper A's lost eq. 9 (``make_activation("mix", norm=...)``), in the order the book shows them
-PAPER_A_NORMS = ("softmax", "abs", "square")
-#: the note of a paper C row measured with a validation split instead of the test set
-VAL_NOTE = ("test accuracy at the best-validation epoch (10 % of train held out, trained on the other 90 %) "
-            "against the paper's best-test number")
+def _note(verdict: dict, paper_value: float, mean: float, effect: float, n_test: int | None) -> str:
+    low, high = verdict["interval_low"], verdict["interval_high"]
+    if verdict["verdict"] == DOES_NOT:
+        side, gap = ("above", paper_value - high) if paper_value > high else ("below", low - paper_value)
+        return f"paper is {abs(paper_value - mean):.4f} {side} our mean, {gap:.4f} outside the interval"
+    width = high - low
+    if verdict["verdict"] == REPLICATES:
+        return f"paper inside the interval, whose width {width:.4f} is below the effect {effect:.4f}"
+    needed = verdict["seeds_needed"]
+    spread = "seeds and test set" if n_test else "seeds"
+    more = (f"{needed} seeds would narrow it enough" if needed else
+            f"no number of seeds would: one run's own spread ({spread}) is wider than the effect")
+    return f"paper inside the interval, but its width {width:.4f} is not below the effect {effect:.4f}; {more}"
 
 
-def _row(pv: pd.Series, ours: list[float], **overrides) -> dict:
-    """One table row: the paper's number, ours (mean, std, n) and the verdict."""
+def _row(pv: pd.Series, ours: list, values: pd.DataFrame, **overrides) -> dict:
+    """One table row: the paper's number, ours (mean, std, n), the interval, the effect and the verdict."""
     row = {k: pv[k] for k in ("paper", "table", "dataset", "model", "activation", "metric", "paper_value")}
     row.update(overrides)
-    s = pd.Series(ours, dtype=float)
+    s = pd.Series([v for v, _ in ours], dtype=float)
+    n_test = min((n for _, n in ours if n), default=None)
     row.update(ours_mean=s.mean() if len(s) else None, ours_std=s.std() if len(s) > 1 else None, n_seeds=len(s))
-    if pd.isna(pv["paper_value"]):
-        row.update(verdict=UNTESTABLE, note="the paper reports no value (did not converge)")
-    elif not len(s):
-        row.update(verdict=UNTESTABLE, note=_untestable_reason(pv))
+    effect, why = effect_of(pv, values)
+    if pd.isna(pv["paper_value"]):  # no number to test, whatever we ran
+        because = "the paper reports no value (did not converge)"
+        result = {"verdict": UNTESTABLE, "interval_low": None, "interval_high": None, "rule": because,
+                  "seeds_needed": None}
+    else:  # no effect to resolve (no other network): 0, so the number can never replicate
+        result = stats.value_verdict(float(pv["paper_value"]), list(s), effect or 0.0, n_test=n_test,
+                                     untestable_because=_untestable_reason(pv))
+    row.update(result, effect=effect)
+    if result["verdict"] == UNTESTABLE:
+        row["note"] = result["rule"]
     else:
-        row["verdict"], row["note"] = verdict(float(pv["paper_value"]), list(s))
+        row["rule"] = f"{result['rule']} = {why}"
+        row["note"] = _note(result, float(pv["paper_value"]), s.mean(), effect or 0.0, n_test)
     return row
 
 
 def reproduction_table(results_root: str | Path = "results",
                        paper_a_norms: tuple[str, ...] | list[str] = PAPER_A_NORMS) -> pd.DataFrame:
-    """One row per paper number and way we measured it: ours (mean, std, n) and the verdict.
+    """One row per paper number and way we measured it: ours (mean, std, n), interval, effect, verdict.
 
     Columns: :data:`COLUMNS`. Paper A's numbers get one row per reading of eq. 9 in
     ``paper_a_norms`` that has runs (``activation`` = ``mix (<norm>)``), or one untestable row when
@@ -151,21 +200,21 @@ def reproduction_table(results_root: str | Path = "results",
             measured = [(norm, ours[(pv["dataset"], pv["metric"])]) for norm, ours in ours_a.items()
                         if (pv["dataset"], pv["metric"]) in ours]
             if not measured:
-                rows.append(_row(pv, []))
+                rows.append(_row(pv, [], values))
             for norm, ours in measured:
-                row = _row(pv, ours, activation=f"{pv['activation']} ({norm})")
+                row = _row(pv, ours, values, activation=f"{pv['activation']} ({norm})")
                 row["note"] += f"; our reading of eq. 9: {norm}"
                 rows.append(row)
         elif pv["paper"] == "C":
             key = (pv["dataset"], pv["activation"])
-            rows.append(_row(pv, ours_c.get(key, [])))
+            rows.append(_row(pv, ours_c.get(key, []), values))
             if key in ours_c_val:
-                row = _row(pv, ours_c_val[key], metric="test_acc_at_best_val")
+                row = _row(pv, ours_c_val[key], values, metric="test_acc_at_best_val")
                 row["note"] += f"; {VAL_NOTE}"
                 rows.append(row)
         else:
-            rows.append(_row(pv, []))
-    return pd.DataFrame(rows, columns=COLUMNS)
+            rows.append(_row(pv, [], values))
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"seeds_needed": "Int64"})
 
 
 def _untestable_reason(pv: pd.Series) -> str:
@@ -174,85 +223,206 @@ def _untestable_reason(pv: pd.Series) -> str:
     return "no full-protocol runs committed yet (run tools/reproduce.py)"
 
 
-#: an ordering claim replicates when it holds in at least this share of the seeds (and ≥ 2 seeds ran)
-CLAIM_SHARE = 0.8
+def _claim_row(paper: str, claim: str, metric: str, challenger, baseline, direction: str, test: str,
+               runs: str) -> dict:
+    r = stats.paired_difference(challenger, baseline)
+    return {"paper": paper, "claim": claim, "metric": metric, "n_seeds": r["n"], "mean_diff": r["mean_diff"],
+            "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_value": r["p_value"], "test": test,
+            "wins": r["wins"], "verdict": stats.claim_verdict(r["ci_low"], r["ci_high"], direction), "runs": runs}
 
 
-def claim_verdict(holds_in: int, n_seeds: int) -> str:
-    """Verdict of a claim checked seed by seed: holds in ≥ 80 % of ≥ 2 seeds (4 of 5, 3 of 3, 2 of 2)."""
-    if n_seeds < 2:
-        return TOO_FEW
-    return REPLICATES if holds_in >= math.ceil(CLAIM_SHARE * n_seeds - 1e-9) else DOES_NOT
+#: paper C's ordering claims on its Table 1: (text, challenger, baseline, direction)
+PAPER_C_CLAIMS = (("ConvNet-AdAct > ConvNet-ReLU", "adact", "relu", ">"),
+                  ("ConvNet-Optimized ≥ ConvNet-AdAct", "optimized", "adact", ">="),
+                  ("ConvNet-Optimized > ConvNet-ReLU", "optimized", "relu", ">"))
+#: each claim on the paper's metric, the final epoch (no choice) and the epoch chosen on a validation split
+PAPER_C_CLAIM_METRICS = (("best_test_acc", False), ("final_test_acc", False), ("test_acc_at_best_val", True))
+PAIRED_T = ("paired t over seeds (challenger − baseline), two-sided 95 % CI; "
+            "replicates only if the CI excludes 0 in the claimed direction")
 
 
-def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist", metric: str = "best_test_acc",
-                    validation: bool = False) -> pd.DataFrame:
-    """Paper C's ordering claims checked seed by seed (paired): holds in how many seeds?
+def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist",
+                    metrics=PAPER_C_CLAIM_METRICS) -> pd.DataFrame:
+    """Paper C's ordering claims, paired by seed, on each of ``metrics`` ((summary column, validation?)).
 
-    ``metric`` is the summary number compared (the paper's is ``best_test_acc``); with
-    ``validation`` the runs of the held-out-validation variant are used, e.g. with
-    ``metric="test_acc_at_best_val"`` to check the claims with an epoch chosen without the test set.
+    With validation True the runs of the held-out-validation variant (``<dataset>-val``) are used.
+    A "≥" claim is judged as ">": equality cannot be shown without a margin, so it replicates only
+    when the challenger is measurably better. Columns: :data:`CLAIM_COLUMNS`.
     """
     table = collect_summaries(Path(results_root))
-    if not len(table):
-        return pd.DataFrame(columns=CLAIM_COLUMNS)
-    c = (validation_runs if validation else protocol_runs)(table, "c", dataset)
-    if not len(c):
-        return pd.DataFrame(columns=CLAIM_COLUMNS)
-    wide = c.pivot_table(index="seed", columns="activation", values=metric)
-    claims = [("ConvNet-AdAct > ConvNet-ReLU", "adact", "relu"),
-              ("ConvNet-Optimized ≥ ConvNet-AdAct", "optimized", "adact"),
-              ("ConvNet-Optimized > ConvNet-ReLU", "optimized", "relu")]
-    label = metric.replace("_", " ") + (", validation-split runs" if validation else "")
     rows = []
-    for text, better, worse in claims:
-        if better not in wide or worse not in wide:
-            continue
-        pair = wide[[better, worse]].dropna()
-        holds = int((pair[better] >= pair[worse]).sum() if "≥" in text else (pair[better] > pair[worse]).sum())
-        n = len(pair)
-        rows.append({"claim": f"{text} ({dataset}, {label})", "holds_in": holds, "n_seeds": n,
-                     "verdict": claim_verdict(holds, n)})
+    for text, better, worse, direction in PAPER_C_CLAIMS:
+        for metric, validation in metrics:
+            c = (validation_runs if validation else protocol_runs)(table, "c", dataset) if len(table) else table
+            if not len(c) or metric not in c:
+                continue
+            wide = c.pivot_table(index="seed", columns="activation", values=metric)
+            if better not in wide or worse not in wide:
+                continue
+            pair = wide[[better, worse]].dropna()
+            if len(pair) < 2:
+                continue
+            test = PAIRED_T + ("; '≥' is judged as '>' (a tie cannot be shown without a margin)"
+                               if direction == ">=" else "")
+            rows.append(_claim_row("C", text, metric, pair[better], pair[worse], direction, test,
+                                   f"paper_c/{dataset}" + ("-val" if validation else "")))
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
-#: paper A's members that its text calls "convergent" (bounded): tanh and sin, against ReLU
-CONVERGENT = ("tanh", "sin")
+def paper_a_margins(folder: str | Path) -> dict[str, float]:
+    """Paper A's two claims as margins on one run's final weights (> 0: the claim holds in this run).
+
+    ``layer 1``: p_relu − max(p_tanh, p_sin); ``layer i`` (i ≥ 2): max(p_tanh, p_sin) − p_relu.
+    """
+    layers = mixture_weights(folder)
+    convergent = layers[list(CONVERGENT)].max(axis=1)
+    margins = convergent - layers["relu"]
+    margins.iloc[0] = -margins.iloc[0]
+    return margins.to_dict()
+
+
+ONE_SAMPLE_T = ("one-sample t on the per-seed margins (paired_difference against 0), two-sided 95 % CI; "
+                "replicates only if the CI lies above 0")
+
+
+def paper_a_claims(results_root: str | Path = "results", dataset: str = "fmnist",
+                   norms: tuple[str, ...] | list[str] = PAPER_A_NORMS) -> pd.DataFrame:
+    """Paper A's reading of its Table 1, tested on the per-seed margins for every reading of eq. 9.
+
+    Claim 1 (§4, eq. 11–13): "first activation layer is more dominated by ReLU", as the margin
+    p_relu − max(p_tanh, p_sin) in layer 1. Claim 2 (§4 and §5): deeper layers "prefer more convergent
+    activation functions", as max(p_tanh, p_sin) − p_relu in each of layers 2 and 3 (one row each).
+    The three readings share cycle 1 (run before the mixture trains), so their rows are three looks at
+    the same seeds, not independent replications. ``norms``: the readings to test, in this order.
+    Columns: :data:`CLAIM_COLUMNS`.
+    """
+    table = collect_summaries(Path(results_root))
+    runs = protocol_runs(table, "a", dataset) if len(table) else table
+    rows = []
+    if not len(runs):
+        return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    read_as = runs["activation_kwargs"].map(norm_of)
+    for norm in norms:
+        group = runs[read_as == norm].sort_values("seed")
+        if len(group) < 2:
+            continue
+        margins = pd.DataFrame([paper_a_margins(f) for f in group["folder"]])
+        for layer in margins.columns:
+            first = layer == margins.columns[0]
+            text = "layer 1 prefers ReLU" if first else f"{layer} prefers a convergent function (tanh or sin)"
+            metric = ("p_relu − max(p_tanh, p_sin)" if first else "max(p_tanh, p_sin) − p_relu") + f", {layer}"
+            m = margins[layer].to_numpy(float)
+            rows.append(_claim_row("A", f"{text} (eq. 9 read as {norm})", metric, m, np.zeros_like(m), ">",
+                                   ONE_SAMPLE_T, f"paper_a/{dataset}/{norm}"))
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+def claims_table(results_root: str | Path = "results", dataset: str = "fmnist",
+                 paper_a_norms: tuple[str, ...] | list[str] = PAPER_A_NORMS) -> pd.DataFrame:
+    """Every ordering claim we can test: paper C's, then paper A's per reading (``results/claims.csv``)."""
+    frames = [ordering_claims(results_root, dataset), paper_a_claims(results_root, dataset, paper_a_norms)]
+    return pd.concat([f for f in frames if len(f)] or [frames[0]], ignore_index=True)
 
 
 def paper_a_claims_per_run(folders: list[str | Path]) -> pd.DataFrame:
-    """Paper A's two readings of its Table 1, checked on each run's final weights.
+    """Paper A's two claims on each run's final weights, as yes/no: a description per run, not a test.
 
     Columns: ``folder``, ``layer1_relu`` (ReLU has the largest weight p in layer 1) and
     ``deeper_convergent`` (in every layer after the first, tanh or sin outweighs ReLU).
     """
     rows = []
     for folder in folders:
-        layers = mixture_weights(folder)  # layer × member
-        deeper = layers.iloc[1:]
-        rows.append({"folder": str(folder), "layer1_relu": bool(layers.iloc[0].idxmax() == "relu"),
-                     "deeper_convergent": bool((deeper[list(CONVERGENT)].max(axis=1) > deeper["relu"]).all())})
+        margins = list(paper_a_margins(folder).values())
+        rows.append({"folder": str(folder), "layer1_relu": bool(margins[0] > 0),
+                     "deeper_convergent": bool(all(m > 0 for m in margins[1:]))})
     return pd.DataFrame(rows, columns=["folder", "layer1_relu", "deeper_convergent"])
 
 
-def paper_a_claims(results_root: str | Path = "results", dataset: str = "fmnist") -> pd.DataFrame:
-    """Paper A's reading of its Table 1, checked run by run for every reading of eq. 9.
+def wins_by_chance(wins: int, n: int) -> float:
+    """P(at least ``wins`` of ``n`` seeds favour one side) when neither side is better: Binomial(n, ½)."""
+    return float(st.binom.sf(wins - 1, n, 0.5))
 
-    Claim 1 (§4, eq. 11–13): "first activation layer is more dominated by ReLU": ReLU has the
-    largest weight p in layer 1. Claim 2 (§4 and §5): deeper layers "prefer more convergent
-    activation functions": in every layer after the first, tanh or sin outweighs ReLU.
-    A claim replicates when it holds in ≥ 80 % of the seeds (at least 2).
-    """
-    table = collect_summaries(Path(results_root))
-    columns = ["norm", "claim", "holds_in", "n_seeds", "verdict"]
-    if not len(table):
-        return pd.DataFrame(columns=columns)
-    runs = protocol_runs(table, "a", dataset)
-    rows = []
-    for norm, group in runs.groupby(runs["activation_kwargs"].map(norm_of)):
-        checks = paper_a_claims_per_run(group["folder"].tolist())
-        for text, column in (("layer 1: ReLU has the largest weight", "layer1_relu"),
-                             ("layers 2+: tanh or sin outweighs ReLU in every deeper layer", "deeper_convergent")):
-            n, k = len(checks), int(checks[column].sum())
-            rows.append({"norm": norm, "claim": text, "holds_in": k, "n_seeds": n, "verdict": claim_verdict(k, n)})
-    return pd.DataFrame(rows, columns=columns)
+
+def _fmt(value, digits: int) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def value_view(rows: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """The reproduction table as the book shows it: paper, ours mean ± sd (n), interval, effect, verdict."""
+    return pd.DataFrame({
+        "dataset": rows.dataset, "network": rows.activation, "number": rows.metric.str.replace("_", " "),
+        "paper": [_fmt(v, digits) for v in rows.paper_value],
+        "ours: mean ± sd (n)": ["–" if not n else f"{_fmt(m, digits)} ± {_fmt(s, digits)} ({n})"
+                                for m, s, n in zip(rows.ours_mean, rows.ours_std, rows.n_seeds)],
+        "95 % prediction interval": ["–" if pd.isna(lo) else f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+                                     for lo, hi in zip(rows.interval_low, rows.interval_high)],
+        "effect": [_fmt(v, digits) for v in rows.effect],
+        "verdict": [v if pd.isna(k) else f"{v} ({k} seeds would do)"
+                    for v, k in zip(rows.verdict, rows.seeds_needed)]})
+
+
+def claims_view(claims: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """The claims table as the book shows it: mean difference, 95 % CI, p, wins, verdict."""
+    return pd.DataFrame({
+        "claim": claims.claim, "measured on": [m if " " in m else m.replace("_", " ") for m in claims.metric],
+        "runs": claims.runs,
+        "mean difference": [f"{v:+.{digits}f}" for v in claims.mean_diff],
+        "95 % CI": [f"[{lo:+.{digits}f}, {hi:+.{digits}f}]" for lo, hi in zip(claims.ci_low, claims.ci_high)],
+        "p": [f"{p:.3f}" for p in claims.p_value],
+        "wins": [f"{w} of {n}" for w, n in zip(claims.wins, claims.n_seeds)], "verdict": claims.verdict})
+
+
+def styled(frame: pd.DataFrame, digits: int = 4):
+    """A table as every table of the reproduction chapter is shown: no index, ``digits`` decimals, – for missing."""
+    return frame.style.hide(axis="index").format(na_rep="–", precision=digits)
+
+
+def narrowest_width(accuracy: float, n_test: int, confidence: float = 0.95) -> float:
+    """Width of one run's prediction interval with infinitely many seeds and no spread: 2·z·√(p(1 − p)/N)."""
+    return 2 * float(st.norm.ppf(0.5 + confidence / 2)) * stats.accuracy_standard_error(accuracy, n_test)
+
+
+def verdict_sentence(rows: pd.DataFrame, digits: int = 4) -> str:
+    """The value verdicts of ``rows`` in words: how many of each, and how far from deciding the others are."""
+    counts = rows.verdict.value_counts()
+    text = "; ".join(f"*{v}*: **{counts[v]}**" for v in stats.VERDICTS if v in counts) + "."
+    missed = rows[rows.verdict == DOES_NOT]
+    if len(missed):
+        outside = np.maximum(missed.interval_low - missed.paper_value, missed.paper_value - missed.interval_high)
+        text += (f" Where it does not replicate, the paper's value lies {outside.min():.{digits}f} to "
+                 f"{outside.max():.{digits}f} outside our interval.")
+    open_ = rows[rows.verdict == INCONCLUSIVE]
+    if len(open_):
+        width = open_.interval_high - open_.interval_low
+        never = int(open_.seeds_needed.isna().sum())
+        text += (f" Where it is inconclusive, the paper's value lies inside intervals {width.min():.{digits}f} to "
+                 f"{width.max():.{digits}f} wide, against effects of {open_.effect.min():.{digits}f} to "
+                 f"{open_.effect.max():.{digits}f}; ")
+        text += ("no number of seeds would settle any of them" if never == len(open_) else
+                 f"more seeds would settle {len(open_) - never} of them (at most "
+                 f"{int(open_.seeds_needed.max())} seeds) and no number of seeds the other {never}")
+        text += "."
+    return text
+
+
+def claims_summary(claims: pd.DataFrame, digits: int = 4) -> str:
+    """The claims in words: which replicate, which do not (with difference, CI and p), how many are open."""
+    def named(rows):
+        return "; ".join(f"{r.claim}, {r.metric if ' ' in r.metric else r.metric.replace('_', ' ')} "
+                         f"({r.mean_diff:+.{digits}f}, 95 % CI [{r.ci_low:+.{digits}f}, {r.ci_high:+.{digits}f}], "
+                         f"p = {r.p_value:.3f})" for r in rows.itertuples())
+    text = f"Of these {len(claims)} checks,"
+    for verdict, one, many in ((REPLICATES, "replicates", "replicate"), (DOES_NOT, "does not replicate",
+                                                                         "do not replicate")):
+        rows = claims[claims.verdict == verdict]
+        text += f" **{len(rows)} {one if len(rows) == 1 else many}**" + (f": {named(rows)}." if len(rows) else ".")
+    open_ = int((claims.verdict == INCONCLUSIVE).sum())
+    return text + f" **{open_} {'is' if open_ == 1 else 'are'} inconclusive**: the interval contains 0."
+
+
+def mean_sd_view(table: pd.DataFrame, by: list[str] | str, values: list[str], digits: int = 4) -> pd.DataFrame:
+    """Mean ± sd (n) over seeds of each of ``values`` within each ``by`` group, as text: the book's compact summary."""
+    by = [by] if isinstance(by, str) else list(by)
+    out = table.groupby(by, sort=False)[values].agg(
+        lambda v: f"{_fmt(v.mean(), digits)} ± {_fmt(v.std(), digits)} ({v.count()})").reset_index()
+    return out.rename(columns={v: v.replace("_", " ") for v in values})

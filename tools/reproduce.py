@@ -6,7 +6,7 @@
     python tools/reproduce.py --paper a --seeds 0 1 2 3 4           # paper A Table 1, every norm reading
     python tools/reproduce.py --paper a --norms softmax --seeds 3 4 # one reading only
     python tools/reproduce.py --paper a --norms softmax --seeds 0 1 --act-lrs 1e-3 1e-2 1e-1   # lr study
-    python tools/reproduce.py --table                               # write results/reproduction.csv
+    python tools/reproduce.py --table                               # results/reproduction.csv, claims.csv
 
 Each run's folder is results/paper_<p>/<dataset>[-val]/<variant>/seed<k>. Rerunning the same
 command skips finished runs and continues a killed one from its checkpoint, so the
@@ -24,7 +24,7 @@ import torch
 
 from mixact_lib.data import DatasetNotFoundError
 from mixact_lib.experiments import paper_config, run
-from mixact_lib.reproduction import PAPER_A_NORMS, reproduction_table
+from mixact_lib.reproduction import PAPER_A_NORMS, claims_table, reproduction_table
 from mixact_lib.training import Phase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,10 +74,22 @@ def paper_a_act_lr_runs(dataset: str, seed: int, base: Path, device: str, norms,
                                keep_checkpoint=False, **common)
 
 
+def write_tables(results: Path) -> int:
+    """Write the value verdicts (reproduction.csv) and ordering claims (claims.csv) from the runs in ``results``."""
+    for name, table in (("reproduction.csv", reproduction_table(results)), ("claims.csv", claims_table(results))):
+        table.to_csv(results / name, index=False)
+        print(table.groupby(["paper", "verdict"]).size().rename("numbers" if name == "reproduction.csv" else "claims")
+              .to_string())
+        print(results / name)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--paper", choices=("a", "c"), help="which paper's runs to make")
-    parser.add_argument("--table", action="store_true", help="write results/reproduction.csv from the runs")
+    parser.add_argument("--table", action="store_true",
+                        help="write results/reproduction.csv (one verdict per paper number) and results/claims.csv "
+                             "(ordering claims) from the runs")
     parser.add_argument("--datasets", nargs="*", default=["fmnist"], help="default: fmnist")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--norms", nargs="*", choices=NORMS, default=list(NORMS),
@@ -96,11 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.table:
-        table = reproduction_table(args.results)
-        table.to_csv(Path(args.results) / "reproduction.csv", index=False)
-        print(table.groupby(["paper", "verdict"]).size().to_string())
-        print(Path(args.results) / "reproduction.csv")
-        return 0
+        return write_tables(Path(args.results))
     if args.paper is None:
         parser.error("give --paper a|c to make runs, or --table to write the reproduction table")
     for dataset in args.datasets:

@@ -5,6 +5,7 @@ returns the matplotlib Figure; :func:`save` writes figure and data together.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -12,7 +13,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator
+
+from .results import rebuild_activations
+from .slopes import FIXED
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -91,6 +96,184 @@ def plot_activation_curves(curves: pd.DataFrame, hue: str = "layer", col: str | 
     grid.set_ylabels("f(x)")
     grid.figure.suptitle(title, y=1.03)
     return grid.figure
+
+
+def learned_shape_curves(folders: list[str | Path], lo: float = -4.0, hi: float = 4.0, n: int = 201,
+                         reference: dict[str, str] | None = None) -> pd.DataFrame:
+    """Every learnable site's final f(x) of each run, beside the fixed function it started as.
+
+    The modules are rebuilt from ``summary.json`` (:func:`mixact_lib.results.rebuild_activations`),
+    so for paper B these are f_A(x) = b·f(a·x + c) + d (eqs. 10–11) and max(a·x + c, b·x + d)
+    (eq. 12) at the final a, b, c, d. ``reference`` maps an activation to its fixed function
+    (default :data:`mixact_lib.slopes.FIXED`: asigmoid → sigmoid, atanh → tanh, arelu → relu), added
+    as ``layer == "fixed"`` (layer_index 0). Tidy columns: folder, model, activation, seed, layer,
+    layer_index, x, y.
+    """
+    from .activations import make_activation
+
+    reference = FIXED if reference is None else reference
+    frames = []
+    for folder in map(Path, folders):
+        config = json.loads((folder / "config.json").read_text())
+        who = {"folder": str(folder), **{k: config.get(k) for k in ("model", "activation", "seed")}}
+        modules = rebuild_activations(folder)
+        if config["activation"] in reference:
+            modules = {"fixed": make_activation(reference[config["activation"]]), **modules}
+        curves = activation_curves(modules, lo, hi, n)
+        curves["layer_index"] = curves.layer.map({k: i for i, k in enumerate(modules, start=0 if "fixed" in modules
+                                                                              else 1)})
+        frames.append(curves.assign(**who))
+    if not frames:
+        raise ValueError("no run folders given")
+    return pd.concat(frames, ignore_index=True)[["folder", "model", "activation", "seed", "layer", "layer_index",
+                                                 "x", "y"]]
+
+
+def _panels(data: pd.DataFrame, row: str | None, col: str | None, size: tuple[float, float],
+            col_wrap: int | None = None) -> tuple[plt.Figure, list[tuple]]:
+    """A figure with one axes per (row value, col value) present; ``col_wrap`` folds a lone ``col``.
+
+    Returns the figure and (ax, frame of that panel, title, is bottom row, is left column) per panel.
+    """
+    rows = list(dict.fromkeys(data[row])) if row else [None]
+    cols = list(dict.fromkeys(data[col])) if col else [None]
+    keys = [(r, c) for r in rows for c in cols]
+    ncols = min(col_wrap, len(cols)) if (col_wrap and row is None) else len(cols)
+    nrows = -(-len(keys) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
+                             constrained_layout=True)
+    panels = []
+    for k, (r, c) in enumerate(keys):
+        mask = np.ones(len(data), dtype=bool)
+        if row:
+            mask &= (data[row] == r).to_numpy()
+        if col:
+            mask &= (data[col] == c).to_numpy()
+        ax = axes.flat[k]
+        if not mask.any():
+            ax.set_axis_off()
+            continue
+        panels.append((ax, data[mask], _title(r, c), k + ncols >= len(keys), k % ncols == 0))
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_axis_off()
+    return fig, panels
+
+
+def _legend_below(fig: plt.Figure, axes) -> None:
+    """One legend for the figure, each label once, under the panels."""
+    handles = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=len(handles), frameon=False)
+
+
+def _title(*values) -> str:
+    return " · ".join(str(v) for v in values if v is not None)
+
+
+def plot_learned_shapes(curves: pd.DataFrame, row: str | None = "model", col: str | None = "activation",
+                        title: str = "") -> plt.Figure:
+    """Learned f(x) of every layer (grey; first and last layer coloured) beside the fixed function (dashed).
+
+    ``curves`` is :func:`learned_shape_curves`'s table for one run per panel (one seed): four kinds of
+    line whatever the depth, so a reader sees how far the layers moved from the fixed function and
+    whether depth orders them.
+    """
+    fig, panels = _panels(curves, row, col, (3.2, 2.7))
+    for ax, d, name, bottom, left in panels:
+        if d.folder.nunique() > 1:
+            raise ValueError(f"panel {name} holds {d.folder.nunique()} runs; pass one run per panel (e.g. one seed)")
+        learned = d[d.layer != "fixed"]
+        last = learned.layer_index.max()
+        for index, layer in learned.groupby("layer_index"):
+            style = ({"color": "tab:blue", "lw": 1.8, "label": "layer 1 (input side)", "zorder": 3} if index == 1 else
+                     {"color": "tab:orange", "lw": 1.8, "label": "last layer", "zorder": 3} if index == last else
+                     {"color": "0.65", "lw": 0.8, "label": "other layers", "zorder": 2})
+            ax.plot(layer.x, layer.y, **style)
+        fixed = d[d.layer == "fixed"]
+        if not fixed.empty:
+            ax.plot(fixed.x, fixed.y, color="black", ls="--", lw=1.4, label="fixed function", zorder=4)
+        ax.axhline(0, color="0.8", lw=0.6, zorder=0)
+        ax.axvline(0, color="0.8", lw=0.6, zorder=0)
+        ax.set_title(f"{name} ({last} layers)", fontsize="medium")
+        ax.set_xlabel("x" if bottom else "")
+        ax.set_ylabel("f(x)" if left else "")
+    _legend_below(fig, [p[0] for p in panels])
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_layer_heatmaps(frame: pd.DataFrame, value: str = "a", row: str | None = None, col: str | None = None,
+                        center: float = 1.0, label: str | None = None, col_wrap: int | None = None,
+                        title: str = "") -> plt.Figure:
+    """``value`` per layer (y, layer 1 at the top) and epoch (x), mean over seeds, one panel per row × col.
+
+    A diverging colour scale centred on ``center`` (a = 1: the fixed function's slope) with the same
+    range in every panel, so any depth of network stays one readable panel.
+    """
+    keys = [k for k in (row, col) if k]
+    mean = frame.groupby(keys + ["layer_index", "epoch"], sort=False)[value].mean().reset_index()
+    span = float(np.nanmax(np.abs(mean[value] - center))) or 1e-3
+    norm = TwoSlopeNorm(vcenter=center, vmin=center - span, vmax=center + span)
+    fig, panels = _panels(mean, row, col, (2.6, 2.6), col_wrap)
+    image = None
+    for ax, d, name, bottom, left in panels:
+        grid = d.pivot(index="layer_index", columns="epoch", values=value).sort_index()
+        e, n = grid.columns, grid.index
+        image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="RdBu_r", norm=norm, interpolation="nearest",
+                          extent=(e.min() - 0.5, e.max() + 0.5, n.max() + 0.5, n.min() - 0.5))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(False)
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlabel("epoch" if bottom else "")
+        ax.set_ylabel("layer" if left else "")
+    if image is not None:
+        fig.colorbar(image, ax=[p[0] for p in panels], label=label or value, shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_effective_rates(rates: pd.DataFrame, col: str | None = "optimizer", row: str | None = None,
+                         y: str = "rate_ratio", col_wrap: int | None = None, title: str = "") -> plt.Figure:
+    """The rate an adaptive activation's slope implies for the layer in front of it, against the plain layer's.
+
+    ``rates`` is :func:`mixact_lib.slopes.effective_rates`'s table. ``y="rate_ratio"`` plots
+    |a|^p = effective rate ÷ lr, where the same layer with a fixed activation sits at 1 (dashed);
+    ``y="effective_lr"`` plots lr·|a|^p itself against the run's lr (dashed). Over all sites and
+    seeds of a panel: median (line), middle half and full range (bands). Panels whose optimiser has
+    no single rate (AdaDelta) say so.
+    """
+    fig, panels = _panels(rates, row, col, (3.0, 2.6), col_wrap)
+    for ax, d, name, bottom, left in panels:
+        plain = d.groupby("epoch").lr.first() if y == "effective_lr" else d.groupby("epoch").lr.first() * 0 + 1
+        ax.plot(plain.index, plain.values, color="black", ls="--", lw=1.2, label="fixed activation")
+        values = d.groupby("epoch")[y]
+        stats = pd.DataFrame({"min": values.min(), "q1": values.quantile(0.25), "median": values.median(),
+                              "q3": values.quantile(0.75), "max": values.max()})
+        if stats["median"].notna().any():
+            ax.fill_between(stats.index, stats["min"], stats["max"], color="tab:red", alpha=0.15, lw=0,
+                            label="adaptive: all sites and seeds")
+            ax.fill_between(stats.index, stats["q1"], stats["q3"], color="tab:red", alpha=0.35, lw=0,
+                            label="adaptive: middle half")
+            ax.plot(stats.index, stats["median"], color="tab:red", marker="o", ms=3, label="adaptive: median")
+        else:
+            ax.text(0.5, 0.25, "its ε's rescale instead", transform=ax.transAxes, ha="center", va="center",
+                    color="tab:red")
+        if y == "effective_lr":
+            ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{name}\n{' / '.join(dict.fromkeys(d.rule))}", fontsize="medium")
+        ax.set_xlabel("epoch" if bottom else "")
+        ax.set_ylabel(("effective rate ÷ lr" if y == "rate_ratio" else "learning rate") if left else "")
+    _legend_below(fig, [p[0] for p in panels])
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def plot_curves(histories: pd.DataFrame, y: str = "train_loss", hue: str = "activation", col: str | None = None,

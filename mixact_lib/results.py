@@ -46,7 +46,7 @@ def collect_summaries(root: str | Path) -> pd.DataFrame:
 
 
 def load_history(folder: str | Path) -> pd.DataFrame:
-    """Per-epoch history of one run, flattened (``activations.<site>.<key>``, ``delta_w.<layer>``)."""
+    """Per-epoch history of one run, flattened (``activations.<site>.<key>``, ``delta_w.<layer>``, ...)."""
     records = json.loads((Path(folder) / "history.json").read_text())
     return pd.json_normalize(records, sep=".")
 
@@ -82,12 +82,16 @@ def format_mean_std(mean: float, std: float, digits: int = 4) -> str:
 
 def paired_differences(table: pd.DataFrame, pairs: list[tuple[str, str]], metric: str = "final_test_acc",
                        by: list[str] | str = "model", column: str = "activation",
-                       higher_is_better: bool = True) -> pd.DataFrame:
+                       higher_is_better: bool = True, confidence: float = 0.95) -> pd.DataFrame:
     """``challenger − baseline`` per seed for each (baseline, challenger) pair, within each ``by`` group.
 
     Runs are paired by seed (same init seed and batch order). One row per group and pair:
     mean and std of the difference, and ``wins`` = seeds where the challenger is better
     (``higher_is_better`` says which direction that is), out of ``n_seeds`` paired seeds.
+    ``ci_low``/``ci_high`` bound the mean difference d̄ at ``confidence`` by the paired t-test,
+    d̄ ± t_{(1+confidence)/2, n−1} · s_d/√n, and ``p_value`` is its two-sided p for d̄ = 0
+    (:func:`mixact_lib.stats.paired_difference`); both are NaN with fewer than two seeds. An
+    interval that contains 0 means the comparison is inconclusive.
     """
     by = [by] if isinstance(by, str) else list(by)
     rows = []
@@ -106,8 +110,18 @@ def paired_differences(table: pd.DataFrame, pairs: list[tuple[str, str]], metric
             better = diff > 0 if higher_is_better else diff < 0
             rows.append({**dict(zip(by, key)), "baseline": baseline, "challenger": challenger,
                          "diff_mean": diff.mean(), "diff_std": diff.std(), "wins": int(better.sum()),
-                         "n_seeds": len(seeds)})
+                         "n_seeds": len(seeds), **_paired_t(b[seeds], a[seeds], confidence)})
     return pd.DataFrame(rows)
+
+
+def _paired_t(challenger: pd.Series, baseline: pd.Series, confidence: float) -> dict:
+    """ci_low, ci_high and p_value of :func:`mixact_lib.stats.paired_difference`; NaN below two pairs."""
+    if len(challenger) < 2:
+        return {"ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan")}
+    from .stats import paired_difference
+
+    result = paired_difference(challenger.to_numpy(float), baseline.to_numpy(float), confidence)
+    return {k: result[k] for k in ("ci_low", "ci_high", "p_value")}
 
 
 def mixture_weights(summary_or_folder: dict | str | Path, which: str = "weights") -> pd.DataFrame:

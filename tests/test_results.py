@@ -1,4 +1,6 @@
 """Tables built from results folders: paired comparisons and the mean ± std formatting."""
+import math
+
 import pandas as pd
 import pytest
 
@@ -89,3 +91,18 @@ def test_phase_accuracy_gives_end_and_best_test_accuracy_of_each_phase(tmp_path)
     (tmp_path / "history.json").write_text(json.dumps([{"epoch": 1, "test_acc": 0.5}]))
     with pytest.raises(ValueError, match="no 'phase' field"):
         mx.phase_accuracy([tmp_path])
+
+
+def test_paired_differences_give_a_paired_t_interval():
+    from scipy import stats
+    d = mx.paired_differences(_table(), [("relu", "arelu")]).iloc[0]
+    diffs = pd.Series([0.02, -0.01, 0.04])
+    half = stats.t.ppf(0.975, 2) * diffs.std() / 3 ** 0.5
+    assert (d.ci_low, d.ci_high) == pytest.approx((diffs.mean() - half, diffs.mean() + half))
+    assert d.ci_low < 0 < d.ci_high and d.p_value > 0.05  # 2 of 3 seeds better, but inconclusive
+    steady = _table().assign(final_test_acc=lambda t: (t.activation == "relu") * 0.8 +
+                             (t.activation == "arelu") * (0.85 + 0.001 * t.seed))
+    s = mx.paired_differences(steady, [("relu", "arelu")]).iloc[0]
+    assert s.ci_low > 0 and s.p_value < 0.05
+    one = mx.paired_differences(_table().query("seed == 0"), [("relu", "arelu")]).iloc[0]
+    assert one.n_seeds == 1 and math.isnan(one.ci_low) and math.isnan(one.p_value)

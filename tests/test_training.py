@@ -165,6 +165,25 @@ def test_history_records(data):
     assert set(r["delta_w"]) == {"0", "5", "7"} and all(v > 0 for v in r["delta_w"].values())
 
 
+def test_history_records_weight_norms_for_a_relative_delta_w(data):
+    net = tiny_net("arelu")
+    with torch.no_grad():
+        initial = {name: float(net[int(name)].weight.norm()) for name in ("0", "5", "7")}
+    hist = train(net, data, [Phase(3, "sgd", 1e-1)], batch_size=64, progress=False).history
+    # same layers, same order as delta_w; the initial norms only in the first record
+    assert all(list(r["weight_norm"]) == list(r["delta_w"]) == ["0", "5", "7"] for r in hist)
+    assert hist[0]["weight_norm_initial"] == pytest.approx(initial)
+    assert all("weight_norm_initial" not in r for r in hist[1:])
+    with torch.no_grad():
+        assert hist[-1]["weight_norm"] == pytest.approx({n: float(net[int(n)].weight.norm()) for n in initial})
+    # consistent with the increments: |‖W_e‖ − ‖W_{e−1}‖| ≤ ‖ΔW_e‖ (triangle inequality)
+    norms = [hist[0]["weight_norm_initial"]] + [r["weight_norm"] for r in hist]
+    for e, r in enumerate(hist):
+        for name, step in r["delta_w"].items():
+            assert abs(norms[e + 1][name] - norms[e][name]) <= step * (1 + 1e-6) + 1e-7
+        assert any(norms[e + 1][n] != norms[e][n] for n in initial)
+
+
 def test_convergence_area():
     assert convergence_area([2.0, 1.0, 0.5]) == 3.5
     assert convergence_area([1.0]) == 1.0

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..activations import describe_activations
 from ..data import Dataset, batches
-from .metrics import evaluate, snapshot_weights, weight_increments
+from .metrics import evaluate, snapshot_weights, weight_increments, weight_norms
 from .phases import Phase, frozen_norm_statistics, make_optimizer, parse_phases, set_learning_rates, set_trainable
 from .records import load_checkpoint, save_checkpoint, write_history
 
@@ -118,6 +118,7 @@ def train(
 
         epoch = epoch_index + 1
         before = snapshot_weights(model)
+        initial_norms = weight_norms(model) if epoch == 1 else None
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
@@ -166,7 +167,10 @@ def train(
             images_per_s=seen / train_seconds,
             activations=describe_activations(model),
             delta_w=weight_increments(model, before),
+            weight_norm=weight_norms(model),
         )
+        if initial_norms is not None:  # ‖W‖ before any step: the denominator of epoch 1's relative Δw
+            record["weight_norm_initial"] = initial_norms
         history.append(record)
         if out is not None:
             write_history(out, history)

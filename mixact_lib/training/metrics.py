@@ -1,4 +1,5 @@
-"""What a run measures besides accuracy: paper B's Δw (Fig. 4) and convergence area (Fig. 6)."""
+"""What a run measures besides accuracy: paper B's Δw (Fig. 4), the weight norms that make it relative,
+and convergence area (Fig. 6)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,6 +24,19 @@ def snapshot_weights(model: nn.Module) -> dict[str, Tensor]:
 def weight_increments(model: nn.Module, before: dict[str, Tensor]) -> dict[str, float]:
     """Paper B Fig. 4: Δw_l = ‖W_l(epoch e) − W_l(epoch e−1)‖_F for every layer l."""
     return {n: float((m.weight.detach() - before[n]).norm()) for n, m in weight_layers(model) if n in before}
+
+
+def weight_norms(model: nn.Module) -> dict[str, float]:
+    """‖W_l‖_F of every weight layer l (the layers and order of :func:`weight_increments`).
+
+    Recorded at the end of every epoch as ``weight_norm`` (and before the first as
+    ``weight_norm_initial``), so that paper B's Fig. 4 increment can also be read relative
+    to the layer's size, ‖W_l(e) − W_l(e−1)‖_F / ‖W_l(e−1)‖_F. The raw increment alone
+    changes under a mere rescaling: an inner slope a makes f(a(Wx + b)) the same function as
+    f(W′x + b′) with W′ = aW, so W → W/s with a → s·a leaves the network's function unchanged
+    and divides ‖ΔW‖ by s (chapter ``paper-b-derivation``); the ratio does not change.
+    """
+    return {n: float(m.weight.detach().norm()) for n, m in weight_layers(model)}
 
 
 def convergence_area(train_losses: Sequence[float]) -> float:

@@ -227,6 +227,17 @@ def _load_init(model: nn.Module, folder: str) -> None:
                          f"{str(err).splitlines()[0]}") from err
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _first_missing(folder: Path) -> Path | None:
     """The outermost of ``folder`` and its parents that does not exist yet (``None`` if ``folder`` exists)."""
     if folder.exists():
@@ -336,6 +347,8 @@ def _train_into(config: RunConfig, out: Path, config_dict: dict, *, resume: bool
         "mixact": __version__, "python": platform.python_version(), "platform": platform.platform(),
         "cuda_device": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
         "num_threads": torch.get_num_threads(),
+        "cpu": _cpu_model(),  # CPU kernels differ between machines, and so do long runs' last digits
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the instruction set torch's kernels use
         "fast_backend": fast_backend(),  # eager or compiled fused activations: same maths, other speed
     })
     result = train(model, data, config.phases, batch_size=config.batch_size,

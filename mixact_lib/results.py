@@ -200,3 +200,28 @@ def rebuild_activations(folder: str | Path) -> dict[str, "torch.nn.Module"]:
         module.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
         modules[f"layer {i + 1}"] = module.eval()
     return modules
+
+
+def compare_predictions(folder_a: str | Path, folder_b: str | Path, which: str = "final") -> dict:
+    """Two runs on the same test set, example by example: exact McNemar test on their predictions.
+
+    ``which`` picks the saved epoch: ``final``, ``best_test`` or ``best_val`` (see
+    ``predictions.npz``, written by every run since the file was introduced). Returns both
+    accuracies, the counts of examples only one run gets right, and McNemar's p-value.
+    """
+    from .stats import mcnemar
+    from .training.records import read_predictions
+
+    saved = [read_predictions(folder) for folder in (folder_a, folder_b)]
+    for folder, preds in zip((folder_a, folder_b), saved):
+        if preds is None:
+            raise ValueError(f"{folder} has no predictions.npz: it was made before runs saved their test-set "
+                             "predictions; rerun it to compare example by example")
+        if which not in preds:
+            raise ValueError(f"{folder}/predictions.npz has no {which!r} predictions; it has "
+                             f"{', '.join(k for k in preds if not k.endswith(('_epoch', '_score')) and k != 'labels')}")
+    (a, b) = saved
+    if a["labels"].shape != b["labels"].shape or (a["labels"] != b["labels"]).any():
+        raise ValueError(f"{folder_a} and {folder_b} were tested on different examples; McNemar needs the same test set")
+    correct_a, correct_b = a[which] == a["labels"], b[which] == b["labels"]
+    return {"acc_a": float(correct_a.mean()), "acc_b": float(correct_b.mean()), **mcnemar(correct_a, correct_b)}

@@ -218,3 +218,39 @@ def test_init_from_starts_from_a_finished_runs_final_weights(data, tmp_path):
     with pytest.raises(ValueError, match="another architecture or activation"):
         run(RunConfig(paper="c", model="paper_c_convnet", activation="adact", init_from=str(tmp_path / "cycle1"),
                       out=str(tmp_path / "y"), device="cpu"), data=data)
+
+
+def test_test_set_predictions_are_saved_at_best_and_final_epoch_and_survive_resume(data, tmp_path):
+    import numpy as np
+
+    from mixact_lib.results import compare_predictions
+    from mixact_lib.training.records import read_predictions
+
+    phases = [Phase(3, "adam", 1e-2)]
+    torch.manual_seed(0)
+    whole = train(tiny_net("relu"), data, phases, batch_size=32, seed=0, out=tmp_path / "whole", progress=False)
+    saved = read_predictions(tmp_path / "whole")
+    assert saved["labels"].dtype == np.int16 and len(saved["labels"]) == len(data.test)
+    assert int(saved["final_epoch"]) == 3 and (saved["labels"] == data.test.y.numpy()).all()
+    accs = [r["test_acc"] for r in whole.history]
+    best = int(np.argmax(accs)) + 1
+    assert int(saved["best_test_epoch"]) == best
+    assert (saved["best_test"] == saved["labels"]).mean() == pytest.approx(accs[best - 1])
+    assert (saved["final"] == saved["labels"]).mean() == pytest.approx(accs[-1])
+
+    def kill_after_two(record):
+        if record["epoch"] == 2:
+            raise Killed
+
+    torch.manual_seed(0)
+    with pytest.raises(Killed):
+        train(tiny_net("relu"), data, phases, batch_size=32, seed=0, out=tmp_path / "split", progress=False,
+              callbacks=[kill_after_two])
+    train(tiny_net("relu"), data, phases, batch_size=32, seed=0, out=tmp_path / "split", resume=True, progress=False)
+    resumed = read_predictions(tmp_path / "split")
+    for key, value in saved.items():
+        assert np.array_equal(resumed[key], value), key
+    same = compare_predictions(tmp_path / "whole", tmp_path / "split")
+    assert (same["a_only"], same["b_only"], same["p_value"]) == (0, 0, 1.0)
+    with pytest.raises(ValueError, match="no predictions.npz"):
+        compare_predictions(tmp_path / "whole", tmp_path)

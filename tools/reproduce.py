@@ -3,6 +3,7 @@
     python tools/reproduce.py --paper c --seeds 0 1 2 3 4          # paper C Table 1 on Fashion-MNIST
     python tools/reproduce.py --paper c --seeds 0 1 2 --val         # + held-out validation variant
     python tools/reproduce.py --paper c --seeds 2 --networks relu   # one network only
+    python tools/reproduce.py --paper c --networks prelu mish       # all-PReLU and all-Mish, same protocol
     python tools/reproduce.py --paper a --seeds 0 1 2 3 4           # paper A Table 1, every norm reading
     python tools/reproduce.py --paper a --norms softmax --seeds 3 4 # one reading only
     python tools/reproduce.py --paper a --norms softmax --seeds 0 1 --act-lrs 1e-3 1e-2 1e-1   # lr study
@@ -30,6 +31,9 @@ from mixact_lib.training import Phase
 ROOT = Path(__file__).resolve().parents[1]
 NORMS = PAPER_A_NORMS
 NETWORKS = ("relu", "adact", "optimized")
+#: fixed-activation baselines at the same compute as one network of Table 1 (ours, not in paper C): Optimized
+#: is PReLU in layers 1-2 and Mish in 3-4, so the all-PReLU and all-Mish networks say what the search adds
+BASELINES = ("prelu", "mish")
 
 
 def paper_c_runs(dataset: str, seed: int, base: Path, val_fraction: float, device: str, networks=NETWORKS):
@@ -47,6 +51,9 @@ def paper_c_runs(dataset: str, seed: int, base: Path, val_fraction: float, devic
     if "optimized" in networks:
         yield paper_config("c", activation="optimized", optimized_from=str(adact_out),
                            out=str(base / "optimized" / f"seed{seed}"), **common)
+    for name in BASELINES:
+        if name in networks:
+            yield paper_config("c", activation=name, out=str(base / name / f"seed{seed}"), **common)
 
 
 def paper_a_runs(dataset: str, seed: int, base: Path, device: str, norms=NORMS):
@@ -98,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="paper A: instead of the protocol, run cycle 2 alone at each of these learning rates "
                              "from one cycle-1 state per seed (results/paper_a/<dataset>-act-lr)")
     parser.add_argument("--act-epochs", type=int, default=5, help="paper A, with --act-lrs: epochs of cycle 2")
-    parser.add_argument("--networks", nargs="*", choices=NETWORKS, default=list(NETWORKS),
-                        help="paper C: which of Table 1's networks to run (default: all three, in order)")
+    parser.add_argument("--networks", nargs="*", choices=NETWORKS + BASELINES, default=list(NETWORKS),
+                        help="paper C: which of Table 1's networks to run (default: all three, in order), "
+                             "or the all-PReLU / all-Mish baselines (prelu, mish)")
     parser.add_argument("--val", action="store_true", help="paper C: hold out 10%% of train as validation")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

@@ -22,7 +22,7 @@ from ..activations import describe_activations
 from ..data import Dataset, batches
 from .metrics import evaluate, snapshot_weights, weight_increments, weight_norms
 from .phases import Phase, frozen_norm_statistics, make_optimizer, parse_phases, set_learning_rates, set_trainable
-from .records import load_checkpoint, save_checkpoint, write_history
+from .records import load_checkpoint, read_predictions, save_checkpoint, write_history, write_predictions
 
 
 class TrainingDivergedError(RuntimeError):
@@ -56,6 +56,21 @@ def _diverged(epoch: int, step: int, phase_index: int, phase: Phase, value: floa
         "an unbounded learnable activation blowing up (e.g. 'none' mixture normalisation or large AReLU slopes), "
         f"or non-finite input data. {kept}"
     )
+
+
+def _keep_predictions(kept: dict, record: dict, predicted: torch.Tensor, data: Dataset) -> dict:
+    """Test-set predictions at the final epoch, the best test epoch and (with a validation split) the best one.
+
+    Ties keep the earlier epoch, as :func:`~.records.summarize` does for ``best_epoch``.
+    """
+    kept = dict(kept)
+    kept.setdefault("labels", data.test.y.cpu())
+    kept["final"], kept["final_epoch"] = predicted, record["epoch"]
+    scores = [("best_test", "test_acc")] + ([("best_val", "val_acc")] if "val_acc" in record else [])
+    for name, key in scores:
+        if name not in kept or record[key] > kept[f"{name}_score"]:
+            kept[name], kept[f"{name}_epoch"], kept[f"{name}_score"] = predicted, record["epoch"], record[key]
+    return kept
 
 
 def train(
@@ -101,6 +116,7 @@ def train(
             torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
         saved_optimizer = checkpoint["optimizer"]
 
+    kept = (read_predictions(out) or {}) if (out is not None and start > 0) else {}
     device = next(model.parameters()).device
     optimizer = None
     for epoch_index in range(start, len(schedule)):
@@ -148,7 +164,7 @@ def train(
         train_seconds = time.perf_counter() - t0
         bar.close()
 
-        test_loss, test_acc = evaluate(model, data.test, test_batch_size)
+        test_loss, test_acc, predicted = evaluate(model, data.test, test_batch_size, predictions=True)
         record = {
             "epoch": epoch,
             "phase": phase_index + 1,
@@ -172,7 +188,9 @@ def train(
         if initial_norms is not None:  # ‖W‖ before any step: the denominator of epoch 1's relative Δw
             record["weight_norm_initial"] = initial_norms
         history.append(record)
+        kept = _keep_predictions(kept, record, predicted, data)
         if out is not None:
+            write_predictions(out, kept)
             write_history(out, history)
             save_checkpoint(out, {
                 "model": model.state_dict(),

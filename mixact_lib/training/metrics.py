@@ -50,16 +50,27 @@ def convergence_area(train_losses: Sequence[float]) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, batch_size: int = 1000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``split`` (eval mode, no gradients)."""
+def evaluate(model: nn.Module, split: Split, batch_size: int = 1000,
+             predictions: bool = False) -> tuple[float, float] | tuple[float, float, torch.Tensor]:
+    """Mean cross-entropy and accuracy of ``model`` on ``split`` (eval mode, no gradients).
+
+    With ``predictions`` also the predicted class of every example, in the split's order (on the
+    CPU), so that two runs on the same test set can be compared example by example (McNemar).
+    """
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=split.x.device)
     correct = torch.zeros((), device=split.x.device, dtype=torch.long)
+    predicted = []
     for x, y in batches(split, batch_size, shuffle=False):
         logits = model(x)
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
+        guess = logits.argmax(1)
+        correct += (guess == y).sum()
+        if predictions:
+            predicted.append(guess.cpu())
     model.train(was_training)
     n = len(split)
+    if predictions:
+        return float(loss_sum) / n, float(correct) / n, torch.cat(predicted)
     return float(loss_sum) / n, float(correct) / n

@@ -22,6 +22,7 @@ from ..activations import Mix, activation_sites, describe_activations, dominant
 from .metrics import convergence_area
 
 CHECKPOINT = "checkpoint.pt"
+PREDICTIONS = "predictions.npz"
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -137,6 +138,35 @@ def _refused_part(torch_message: str) -> str:
         return f"a reference to the Python global {found.group(1)}"
     detail = re.search(r"WeightsUnpickler error:\s*(.+)", torch_message)
     return f"pickle data torch refuses to load safely ({detail.group(1).strip() if detail else 'unsupported content'})"
+
+
+def write_predictions(out: Path, arrays: dict[str, Any]) -> None:
+    """Write ``out/predictions.npz`` atomically: the test set's predicted classes at chosen epochs.
+
+    ``arrays`` maps a name (``labels``, ``final``, ``best_test``, ``best_val``) to a 1-D array of
+    class indices, stored as int16 (a few KB for 10,000 examples), ``<name>_epoch`` to the epoch it
+    comes from and ``<name>_score`` to the accuracy that chose it.
+    """
+    import numpy as np
+
+    def kind(key: str):
+        return np.int32 if key.endswith("_epoch") else np.float64 if key.endswith("_score") else np.int16
+
+    plain = {k: np.asarray(v, dtype=kind(k)) for k, v in arrays.items()}
+    tmp = Path(out) / (PREDICTIONS + ".tmp.npz")
+    np.savez_compressed(tmp, **plain)
+    os.replace(tmp, Path(out) / PREDICTIONS)
+
+
+def read_predictions(out: Path) -> dict | None:
+    """``out/predictions.npz`` as {name: array} (no pickles are loaded), or None for runs made before it existed."""
+    import numpy as np
+
+    path = Path(out) / PREDICTIONS
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
 
 
 def dominant_activations(model: nn.Module) -> dict[str, str]:

@@ -206,6 +206,34 @@ def plot_learned_shapes(curves: pd.DataFrame, row: str | None = "model", col: st
     return fig
 
 
+def plot_shapes_per_layer(curves: pd.DataFrame, reference: str = "relu", title: str = "") -> plt.Figure:
+    """Learned f(x) of one activation, one panel per layer, one thin line per seed, ``reference`` dashed.
+
+    ``curves`` is :func:`learned_shape_curves`'s table for the seeds of one network (e.g. paper C's
+    AdAct runs), so a reader sees at each depth how far the seeds agree and how far they left the
+    reference.
+    """
+    from .activations import make_activation
+
+    fig, panels = _panels(curves, None, "layer", (2.7, 2.5))
+    fixed = make_activation(reference).eval()
+    for ax, d, name, bottom, left in panels:
+        for _, run in d.groupby("seed"):
+            ax.plot(run.x, run.y, color="tab:blue", lw=0.8, alpha=0.8, label="learned, one line per seed")
+        x = torch.tensor(np.sort(d.x.unique()), dtype=torch.float32)
+        with torch.no_grad():
+            ax.plot(x, fixed(x), color="black", ls="--", lw=1.2, label=reference, zorder=4)
+        ax.axhline(0, color="0.8", lw=0.6, zorder=0)
+        ax.axvline(0, color="0.8", lw=0.6, zorder=0)
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlabel("x" if bottom else "")
+        ax.set_ylabel("f(x)" if left else "")
+    _legend_below(fig, [p[0] for p in panels])
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def plot_layer_heatmaps(frame: pd.DataFrame, value: str = "a", row: str | None = None, col: str | None = None,
                         center: float = 1.0, label: str | None = None, col_wrap: int | None = None,
                         title: str = "") -> plt.Figure:
@@ -328,4 +356,40 @@ def plot_scatter(table: pd.DataFrame, x: str, y: str, hue: str, xlabel: str | No
     ax.set_ylabel(ylabel or y)
     ax.set_title(title)
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    return fig
+
+
+def plot_simplex_loss(table: pd.DataFrame, value: str = "loss", label: str = "training loss (mean cross-entropy)",
+                      title: str = "") -> plt.Figure:
+    """Heat map of ``value`` over paper A's weight triangle, with the learned p marked.
+
+    ``table`` is :func:`mixact_lib.simplex.simplex_loss`'s (columns ``p_<member>`` for three members,
+    ``value``, ``learned``). Barycentric p → plane: the first member at (0, 0), the second at (1, 0),
+    the third at (½, √3/2), i.e. (x, y) = (p₂ + p₃/2, p₃·√3/2); the colour is interpolated linearly
+    between the evaluated points (``tricontourf``), which are drawn as dots.
+    """
+    members = [c for c in table.columns if c.startswith("p_")]
+    if len(members) != 3:
+        raise ValueError(f"a ternary plot needs three p_<member> columns, got {members}")
+    names = {"relu": "ReLU", "tanh": "tanh", "sin": "sin"}
+    x = (table[members[1]] + table[members[2]] / 2).to_numpy()
+    y = (table[members[2]] * np.sqrt(3) / 2).to_numpy()
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    filled = ax.tricontourf(x, y, table[value].to_numpy(), levels=12, cmap="viridis")
+    ax.scatter(x, y, s=6, color="white", alpha=0.6, linewidths=0)
+    ax.plot([0, 1, 0.5, 0], [0, 0, np.sqrt(3) / 2, 0], color="0.3", lw=1)
+    learned = table.loc[table["learned"].astype(bool)] if "learned" in table else table.iloc[:0]
+    if len(learned):
+        ax.plot(x[learned.index[0]], y[learned.index[0]], marker="*", ms=15, color="red", mec="white", ls="",
+                label="learned p")
+        ax.legend(loc="upper right", frameon=False)
+    for (vx, vy, ha, va), m in zip([(0, 0, "right", "top"), (1, 0, "left", "top"),
+                                     (0.5, np.sqrt(3) / 2, "center", "bottom")], members):
+        ax.text(vx, vy, names.get(m[2:], m[2:]), ha=ha, va=va, fontsize=11)
+    ax.set_aspect("equal")
+    ax.set_xlim(-0.12, 1.12)
+    ax.set_ylim(-0.08, np.sqrt(3) / 2 + 0.08)
+    ax.axis("off")
+    fig.colorbar(filled, ax=ax, shrink=0.8).set_label(label)
+    ax.set_title(title)
     return fig

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import mixact_lib as mx
-from mixact_lib import reproduction, stats
+from mixact_lib import reproduction, stats, verdict_tables
 from mixact_lib.reproduction import DOES_NOT, INCONCLUSIVE, REPLICATES, UNTESTABLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,9 +203,9 @@ def test_per_run_claims_are_read_from_the_margins(tmp_path):
 
 
 def test_the_numbers_the_chapter_states_about_its_rules():
-    assert reproduction.wins_by_chance(4, 5) == pytest.approx(0.1875)
-    assert reproduction.wins_by_chance(3, 3) == pytest.approx(0.125)
-    assert reproduction.narrowest_width(0.92, 10_000) == pytest.approx(2 * 1.959964 * math.sqrt(0.92 * 0.08 / 1e4))
+    assert verdict_tables.wins_by_chance(4, 5) == pytest.approx(0.1875)
+    assert verdict_tables.wins_by_chance(3, 3) == pytest.approx(0.125)
+    assert verdict_tables.narrowest_width(0.92, 10_000) == pytest.approx(2 * 1.959964 * math.sqrt(0.92 * 0.08 / 1e4))
     assert stats.accuracy_standard_error(0.92, 10_000) == pytest.approx(0.0027, abs=5e-5)
 
 
@@ -213,12 +213,12 @@ def test_book_views_use_a_dash_for_missing(tmp_path):
     for seed, acc in enumerate([0.9180, 0.9240]):
         _run(tmp_path, "c", "adact", seed, {"best_test_acc": acc})
     table = mx.reproduction_table(tmp_path)
-    view = reproduction.value_view(table[(table.paper == "C") & (table.dataset == "fmnist")])
+    view = verdict_tables.value_view(table[(table.paper == "C") & (table.dataset == "fmnist")])
     assert list(view.columns) == ["dataset", "network", "number", "paper", "ours: mean ± sd (n)",
                                   "95 % prediction interval", "effect", "verdict"]
     assert view.iloc[0]["ours: mean ± sd (n)"] == "0.9210 ± 0.0042 (2)"
     assert view.iloc[1]["ours: mean ± sd (n)"] == "–" and view.iloc[1]["95 % prediction interval"] == "–"
-    sentence = reproduction.verdict_sentence(table[(table.paper == "C") & (table.n_seeds > 0)])
+    sentence = verdict_tables.verdict_sentence(table[(table.paper == "C") & (table.n_seeds > 0)])
     assert sentence.startswith("*inconclusive*: **1**")
 
 

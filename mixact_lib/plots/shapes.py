@@ -134,11 +134,21 @@ def plot_learned_shapes(curves: pd.DataFrame, row: str | None = "model", col: st
         fixed = d[d.layer == "fixed"]
         if not fixed.empty:
             ax.plot(fixed.x, fixed.y, color="black", ls="--", lw=1.4, label="fixed function", zorder=4)
-        ax.axhline(0, color="0.8", lw=0.6, zorder=0)
-        ax.axvline(0, color="0.8", lw=0.6, zorder=0)
-        ax.set_title(f"{name} ({last} layers)", fontsize="medium")
-        ax.set_xlabel("x" if bottom else "")
-        ax.set_ylabel("f(x)" if left else "")
+        _shape_axes(ax, f"{name} ({last} layers)", bottom, left)
+    return _finish(fig, panels, title)
+
+
+def _shape_axes(ax, title: str, bottom: bool, left: bool) -> None:
+    """An f(x) panel: thin axes through the origin, its title, x and f(x) labels on the outer panels only."""
+    ax.axhline(0, color="0.8", lw=0.6, zorder=0)
+    ax.axvline(0, color="0.8", lw=0.6, zorder=0)
+    ax.set_title(title, fontsize="medium")
+    ax.set_xlabel("x" if bottom else "")
+    ax.set_ylabel("f(x)" if left else "")
+
+
+def _finish(fig: plt.Figure, panels: list, title: str) -> plt.Figure:
+    """One legend below all panels and the optional overall title."""
     _legend_below(fig, [p[0] for p in panels])
     if title:
         fig.suptitle(title)
@@ -162,12 +172,5 @@ def plot_shapes_per_layer(curves: pd.DataFrame, reference: str = "relu", title: 
         x = torch.tensor(np.sort(d.x.unique()), dtype=torch.float32)
         with torch.no_grad():
             ax.plot(x, fixed(x), color="black", ls="--", lw=1.2, label=reference, zorder=4)
-        ax.axhline(0, color="0.8", lw=0.6, zorder=0)
-        ax.axvline(0, color="0.8", lw=0.6, zorder=0)
-        ax.set_title(name, fontsize="medium")
-        ax.set_xlabel("x" if bottom else "")
-        ax.set_ylabel("f(x)" if left else "")
-    _legend_below(fig, [p[0] for p in panels])
-    if title:
-        fig.suptitle(title)
-    return fig
+        _shape_axes(ax, name, bottom, left)
+    return _finish(fig, panels, title)

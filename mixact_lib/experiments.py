@@ -319,6 +319,18 @@ def run(config: RunConfig | dict, *, resume: bool = True, progress: bool = True,
         raise
 
 
+def build_run_model(config: RunConfig, num_classes: int, in_channels: int, image_size: tuple[int, int]) -> nn.Module:
+    """The (untrained) network of a run: its model with its activation, or, for ConvNet-Optimized
+    (``optimized_from``), each site's dominant member of that mixture run."""
+    model_kwargs = dict(config.model_kwargs)
+    if config.optimized_from:
+        model_kwargs["activation_per_site"] = _per_site_from(config.optimized_from)
+    return build_model(config.model, num_classes=num_classes, in_channels=in_channels,
+                       activation="relu" if config.activation == "optimized" else config.activation,
+                       activation_kwargs=None if config.optimized_from else config.activation_kwargs,
+                       image_size=image_size, **model_kwargs)
+
+
 def _train_into(config: RunConfig, out: Path, config_dict: dict, *, resume: bool, progress: bool,
                 data: Dataset | None) -> RunResult:
     """The body of :func:`run` once the folder is known to be free for this run (or to hold it)."""
@@ -328,15 +340,8 @@ def _train_into(config: RunConfig, out: Path, config_dict: dict, *, resume: bool
         data = load_dataset(config.dataset, root=config.data_root, train_subset=config.train_subset,
                             test_subset=config.test_subset, val_fraction=config.val_fraction,
                             seed=config.data_seed, device=device, pad_to=config.pad_to)
-    model_kwargs = dict(config.model_kwargs)
-    if config.optimized_from:
-        model_kwargs["activation_per_site"] = _per_site_from(config.optimized_from)
     torch.manual_seed(config.seed)
-    model = build_model(config.model, num_classes=data.num_classes, in_channels=data.in_channels,
-                        activation="relu" if config.activation == "optimized" else config.activation,
-                        activation_kwargs=None if config.optimized_from else config.activation_kwargs,
-                        image_size=data.image_size,
-                        **model_kwargs).to(device)
+    model = build_run_model(config, data.num_classes, data.in_channels, data.image_size).to(device)
     if config.init_from:
         _load_init(model, config.init_from)
 

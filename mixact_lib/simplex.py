@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from .activations import Mix, activation_sites
 from .data import Split
-from .models import build_model
+from .experiments import RunConfig, build_run_model
 from .training import evaluate, read_json
 from .training.records import CHECKPOINT, load_checkpoint
 
@@ -65,7 +65,8 @@ def load_trained_model(folder: str | Path, image_shape: tuple[int, int, int], nu
     """The network of a finished run, rebuilt from its ``config.json`` with its final weights (eval mode).
 
     ``image_shape`` is (channels, height, width) of the inputs; ``num_classes`` defaults to the output
-    size of the checkpoint's last weight matrix. Built as :func:`mixact_lib.experiments.run` builds it.
+    size of the checkpoint's last weight matrix. Built by :func:`mixact_lib.experiments.build_run_model`, as
+    :func:`~mixact_lib.experiments.run` builds it.
     """
     folder = Path(folder)
     if not (folder / "config.json").exists():
@@ -81,9 +82,7 @@ def load_trained_model(folder: str | Path, image_shape: tuple[int, int, int], nu
     if num_classes is None:
         num_classes = [v for k, v in weights.items() if k.endswith("weight") and v.dim() == 2][-1].shape[0]
     channels, height, width = image_shape
-    model = build_model(config["model"], num_classes=num_classes, in_channels=channels,
-                        activation=config["activation"], activation_kwargs=config.get("activation_kwargs") or {},
-                        image_size=(height, width), **(config.get("model_kwargs") or {}))
+    model = build_run_model(RunConfig.from_dict(config), num_classes, channels, (height, width))
     model.load_state_dict(weights)
     return model.to(device).eval()
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .results import collect_summaries, mixture_weights
+from .results import collect_summaries, compare_predictions, mixture_weights
 
 COLUMNS = ["paper", "table", "dataset", "model", "activation", "metric", "paper_value",
            "ours_mean", "ours_std", "n_seeds", "verdict", "note",
@@ -234,6 +234,12 @@ def _claim_row(paper: str, claim: str, metric: str, challenger, baseline, direct
 PAPER_C_CLAIMS = (("ConvNet-AdAct > ConvNet-ReLU", "adact", "relu", ">"),
                   ("ConvNet-Optimized ≥ ConvNet-AdAct", "optimized", "adact", ">="),
                   ("ConvNet-Optimized > ConvNet-ReLU", "optimized", "relu", ">"))
+#: our controls at matched compute (not the paper's claims): does the Optimized net, PReLU in layers 1–2 and
+#: Mish in 3–4, beat simply using one of those two everywhere? Same form: (text, challenger, baseline, direction)
+MATCHED_COMPUTE_CLAIMS = (("control: ConvNet-Optimized > all-PReLU ConvNet", "optimized", "prelu", ">"),
+                          ("control: ConvNet-Optimized > all-Mish ConvNet", "optimized", "mish", ">"),
+                          ("control: ConvNet-AdAct > all-PReLU ConvNet", "adact", "prelu", ">"),
+                          ("control: ConvNet-AdAct > all-Mish ConvNet", "adact", "mish", ">"))
 #: each claim on the paper's metric, the final epoch (no choice) and the epoch chosen on a validation split
 PAPER_C_CLAIM_METRICS = (("best_test_acc", False), ("final_test_acc", False), ("test_acc_at_best_val", True))
 PAIRED_T = ("paired t over seeds (challenger − baseline), two-sided 95 % CI; "
@@ -244,13 +250,16 @@ def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist
                     metrics=PAPER_C_CLAIM_METRICS) -> pd.DataFrame:
     """Paper C's ordering claims, paired by seed, on each of ``metrics`` ((summary column, validation?)).
 
+    Then our matched-compute controls (:data:`MATCHED_COMPUTE_CLAIMS`, claim text starting "control:"),
+    wherever the all-PReLU and all-Mish runs exist with at least two seeds paired with the other network.
+
     With validation True the runs of the held-out-validation variant (``<dataset>-val``) are used.
     A "≥" claim is judged as ">": equality cannot be shown without a margin, so it replicates only
     when the challenger is measurably better. Columns: :data:`CLAIM_COLUMNS`.
     """
     table = collect_summaries(Path(results_root))
     rows = []
-    for text, better, worse, direction in PAPER_C_CLAIMS:
+    for text, better, worse, direction in PAPER_C_CLAIMS + MATCHED_COMPUTE_CLAIMS:
         for metric, validation in metrics:
             c = (validation_runs if validation else protocol_runs)(table, "c", dataset) if len(table) else table
             if not len(c) or metric not in c:
@@ -335,3 +344,78 @@ def paper_a_claims_per_run(folders: list[str | Path]) -> pd.DataFrame:
         rows.append({"folder": str(folder), "layer1_relu": bool(margins[0] > 0),
                      "deeper_convergent": bool(all(m > 0 for m in margins[1:]))})
     return pd.DataFrame(rows, columns=["folder", "layer1_relu", "deeper_convergent"])
+
+
+def paper_c_cost(table: pd.DataFrame, dataset: str = "fmnist") -> pd.DataFrame:
+    """What each paper C network really costs to obtain: its own training plus any run it was derived from.
+
+    ConvNet-Optimized is built from a finished AdAct run (its arg max per layer, ``optimized_from`` in
+    its ``config.json``) and then trained from scratch, so its cost is the AdAct run's epochs and seconds
+    plus its own. Epochs are exact; seconds are the wall clock of whatever machine and load each run had
+    (``environment.json``), so compare medians and read them as rough. One row per protocol run:
+    ``network, seed, epochs, seconds, search_epochs, search_seconds, best_test_acc, final_test_acc``.
+    """
+    runs = protocol_runs(table, "c", dataset) if len(table) else table
+    by_tail = {Path(f).parts[-4:]: r for f, r in zip(runs.get("folder", []), runs.itertuples())}
+    rows = []
+    for r in runs.itertuples():
+        config = json.loads((Path(r.folder) / "config.json").read_text())
+        search_epochs, search_seconds = 0, 0.0
+        if config.get("optimized_from"):
+            parent = by_tail.get(Path(config["optimized_from"]).parts[-4:])
+            if parent is None:
+                raise FileNotFoundError(f"{r.folder} was optimized from {config['optimized_from']}, which is not "
+                                        "among the committed protocol runs; its cost cannot be counted")
+            search_epochs, search_seconds = int(parent.total_epochs), float(parent.total_seconds)
+        rows.append({"network": r.activation, "seed": int(r.seed),
+                     "epochs": int(r.total_epochs) + search_epochs,
+                     "seconds": float(r.total_seconds) + search_seconds,
+                     "search_epochs": search_epochs, "search_seconds": search_seconds,
+                     "best_test_acc": r.best_test_acc, "final_test_acc": r.final_test_acc})
+    return pd.DataFrame(rows, columns=["network", "seed", "epochs", "seconds", "search_epochs", "search_seconds",
+                                       "best_test_acc", "final_test_acc"])
+
+
+def mcnemar_by_seed(table: pd.DataFrame, first: str, second: str, dataset: str = "fmnist",
+                    which: str = "final") -> pd.DataFrame:
+    """McNemar's test of two paper C networks, seed by seed, on their saved test-set predictions.
+
+    Only seeds where both protocol runs saved ``predictions.npz`` count (runs made before the file existed
+    are skipped, not guessed). ``which``: ``final``, ``best_test`` or ``best_val``. Columns: ``seed``,
+    ``acc_<first>``, ``acc_<second>``, ``<first>_only`` and ``<second>_only`` (examples only that network
+    gets right), ``p_value``.
+    """
+    from .training.records import read_predictions
+
+    runs = protocol_runs(table, "c", dataset) if len(table) else table
+    rows = []
+    if len(runs):
+        folders = runs.pivot_table(index="seed", columns="activation", values="folder", aggfunc="first")
+        for seed, r in folders.iterrows():
+            if first not in r or second not in r or pd.isna(r[first]) or pd.isna(r[second]):
+                continue
+            if read_predictions(r[first]) is None or read_predictions(r[second]) is None:
+                continue
+            c = compare_predictions(r[first], r[second], which)
+            rows.append({"seed": int(seed), f"acc_{first}": c["acc_a"], f"acc_{second}": c["acc_b"],
+                         f"{first}_only": c["a_only"], f"{second}_only": c["b_only"], "p_value": c["p_value"]})
+    return pd.DataFrame(rows, columns=["seed", f"acc_{first}", f"acc_{second}", f"{first}_only", f"{second}_only",
+                                       "p_value"])
+
+
+def act_lr_studies(results_root: str | Path = "results", dataset: str = "fmnist") -> dict[int, pd.DataFrame]:
+    """Paper A's learning-rate studies (``paper_a/<dataset>-act-lr-<E>ep``), longest cycle 2 first.
+
+    Maps E (the epochs of cycle 2) to that study's finished cycle-2 runs (``act_lr=<lr>/seed<k>``, with a
+    ``norm`` column); studies with no finished cycle-2 run are left out.
+    """
+    studies = {}
+    for folder in Path(results_root, "paper_a").glob(f"{dataset}-act-lr-*ep"):
+        epochs = folder.name.rsplit("-", 1)[1][:-2]
+        runs = collect_summaries(folder) if epochs.isdigit() else pd.DataFrame()
+        if len(runs):
+            runs = runs[runs.folder.map(lambda f: Path(f).parts[-2].startswith("act_lr="))].copy()
+        if len(runs):
+            runs["norm"] = runs.activation_kwargs.map(norm_of)
+            studies[int(epochs)] = runs
+    return dict(sorted(studies.items(), reverse=True))

@@ -176,7 +176,7 @@ def test_paper_a_claims_test_margins_per_reading(tmp_path):
         _run(tmp_path, "a", "softmax", seed, summary, {"norm": "softmax"}, activation="mix")
     _run(tmp_path, "a", "abs", 0, relu_first[0], {"norm": "abs"}, activation="mix")  # one seed: no test
     _run(tmp_path, "a", "cycle1", 0, _weights((0.1, 0.5, 0.4), (0.2, 0.5, 0.3), (0.3, 0.3, 0.4)),
-         {"norm": "softmax"}, activation="mix", home="fmnist-act-lr")  # a study's run: not the protocol
+         {"norm": "softmax"}, activation="mix", home="fmnist-act-lr-10ep")  # a study's run: not the protocol
     claims = mx.paper_a_claims(tmp_path)
     assert list(claims.columns) == reproduction.CLAIM_COLUMNS and set(claims.runs) == {"paper_a/fmnist/softmax"}
     assert list(claims.metric) == ["p_relu − max(p_tanh, p_sin), layer 1", "max(p_tanh, p_sin) − p_relu, layer 2",
@@ -234,3 +234,81 @@ def test_reproduce_table_regenerates_the_committed_csvs(tmp_path):
         assert (results / name).read_bytes() == (ROOT / "results" / name).read_bytes(), f"{name} is stale: rerun " \
             "`python tools/reproduce.py --table`"
     assert "replicates" in r.stdout and "claims.csv" in r.stdout
+
+
+def test_matched_compute_controls_pair_optimized_and_adact_with_the_baselines(tmp_path):
+    accs = {"relu": [0.918, 0.919, 0.920], "adact": [0.921, 0.922, 0.9235], "optimized": [0.9215, 0.923, 0.924],
+            "prelu": [0.9195, 0.920, 0.9205]}
+    for variant, values in accs.items():
+        for seed, acc in enumerate(values):
+            _run(tmp_path, "c", variant, seed, {"best_test_acc": acc, "final_test_acc": acc})
+    claims = reproduction.ordering_claims(tmp_path).set_index(["claim", "metric"])
+    controls = claims[claims.index.get_level_values("claim").str.startswith("control:")]
+    # all-Mish has no runs: only the two PReLU controls, on both measurements
+    assert sorted(set(controls.index.get_level_values("claim"))) == [
+        "control: ConvNet-AdAct > all-PReLU ConvNet", "control: ConvNet-Optimized > all-PReLU ConvNet"]
+    row = controls.loc[("control: ConvNet-Optimized > all-PReLU ConvNet", "best_test_acc")]
+    diffs = [a - b for a, b in zip(accs["optimized"], accs["prelu"])]
+    assert row.mean_diff == pytest.approx(sum(diffs) / 3) and row.n_seeds == 3
+
+
+def _chain(root: Path, seed: int, seconds: dict) -> None:
+    for variant, s in seconds.items():
+        _run(root, "c", variant, seed, {"best_test_acc": 0.92, "final_test_acc": 0.91, "total_seconds": s})
+    config = root / "paper_c" / "fmnist" / "optimized" / f"seed{seed}" / "config.json"
+    c = json.loads(config.read_text())
+    c["optimized_from"] = f"/elsewhere/results/paper_c/fmnist/adact/seed{seed}"  # made on another machine
+    config.write_text(json.dumps(c))
+
+
+def test_optimized_cost_counts_the_adact_run_it_was_read_from(tmp_path):
+    _chain(tmp_path, 0, {"relu": 100.0, "adact": 300.0, "optimized": 120.0})
+    cost = reproduction.paper_c_cost(mx.collect_summaries(tmp_path)).set_index("network")
+    assert (cost.loc["relu", "epochs"], cost.loc["relu", "seconds"]) == (15, 100.0)
+    assert (cost.loc["adact", "epochs"], cost.loc["adact", "seconds"]) == (15, 300.0)
+    assert (cost.loc["optimized", "epochs"], cost.loc["optimized", "seconds"]) == (30, 420.0)
+    assert (cost.loc["optimized", "search_epochs"], cost.loc["optimized", "search_seconds"]) == (15, 300.0)
+    plots_dir = tmp_path / "fig"
+    from mixact_lib import plots
+    plots.save(plots.plot_accuracy_vs_compute(cost.reset_index()), cost, plots_dir, "cost")
+    assert (plots_dir / "cost.png").stat().st_size > 0
+
+
+def test_optimized_cost_refuses_a_run_whose_search_is_missing(tmp_path):
+    _chain(tmp_path, 0, {"adact": 300.0, "optimized": 120.0})
+    shutil.rmtree(tmp_path / "paper_c" / "fmnist" / "adact")
+    with pytest.raises(FileNotFoundError, match="cost cannot be counted"):
+        reproduction.paper_c_cost(mx.collect_summaries(tmp_path))
+
+
+def test_mcnemar_by_seed_uses_saved_predictions_and_skips_runs_without(tmp_path):
+    import numpy as np
+    labels = np.arange(20, dtype=np.int16) % 10
+    right = labels.copy()
+    wrong_on_six = labels.copy()
+    wrong_on_six[:6] = (wrong_on_six[:6] + 1) % 10
+    for seed in (0, 1):
+        _run(tmp_path, "c", "prelu", seed, {"best_test_acc": 1.0})
+        _run(tmp_path, "c", "mish", seed, {"best_test_acc": 0.7})
+    for variant, pred in (("prelu", right), ("mish", wrong_on_six)):  # seed 1 has no predictions.npz
+        np.savez(tmp_path / "paper_c" / "fmnist" / variant / "seed0" / "predictions.npz", labels=labels, final=pred)
+    mc = reproduction.mcnemar_by_seed(mx.collect_summaries(tmp_path), "prelu", "mish")
+    assert list(mc.seed) == [0]
+    row = mc.iloc[0]
+    assert (row.prelu_only, row.mish_only) == (6, 0)
+    assert row.p_value == pytest.approx(2 * 0.5 ** 6)  # exact binomial, two-sided: 6 of 6 discordant one way
+    assert (row.acc_prelu, row.acc_mish) == (1.0, 0.7)
+
+
+def test_act_lr_studies_are_found_longest_first_and_unfinished_ones_left_out(tmp_path):
+    for epochs, seeds in ((5, (0, 1)), (10, (0,))):
+        for seed in seeds:
+            _run(tmp_path, "a", "act_lr=0.01", seed, {"best_test_acc": 0.9}, {"norm": "softmax"}, activation="mix",
+                 home=f"fmnist-act-lr-{epochs}ep/softmax")
+            _run(tmp_path, "a", "cycle1", seed, {"best_test_acc": 0.9}, {"norm": "softmax"}, activation="mix",
+                 home=f"fmnist-act-lr-{epochs}ep/softmax")
+    (tmp_path / "paper_a" / "fmnist-act-lr-20ep" / "softmax" / "act_lr=0.01" / "seed0").mkdir(parents=True)
+    studies = reproduction.act_lr_studies(tmp_path)
+    assert list(studies) == [10, 5]
+    assert sorted(studies[5].seed) == [0, 1] and set(studies[5].norm) == {"softmax"}
+    assert all(Path(f).parts[-2] == "act_lr=0.01" for f in studies[10].folder)

@@ -6,7 +6,7 @@
     python tools/reproduce.py --paper c --networks prelu mish       # all-PReLU and all-Mish, same protocol
     python tools/reproduce.py --paper a --seeds 0 1 2 3 4           # paper A Table 1, every norm reading
     python tools/reproduce.py --paper a --norms softmax --seeds 3 4 # one reading only
-    python tools/reproduce.py --paper a --norms softmax --seeds 0 1 --act-lrs 1e-3 1e-2 1e-1   # lr study
+    python tools/reproduce.py --paper a --norms softmax --seeds 0 1 2 --act-lrs 1e-3 1e-2 1e-1   # lr study
     python tools/reproduce.py --table                               # results/reproduction.csv, claims.csv
 
 Each run's folder is results/paper_<p>/<dataset>[-val]/<variant>/seed<k>. Rerunning the same
@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="paper A: which readings of eq. 9 to run (default: all three)")
     parser.add_argument("--act-lrs", nargs="*", type=float, default=None,
                         help="paper A: instead of the protocol, run cycle 2 alone at each of these learning rates "
-                             "from one cycle-1 state per seed (results/paper_a/<dataset>-act-lr)")
-    parser.add_argument("--act-epochs", type=int, default=5, help="paper A, with --act-lrs: epochs of cycle 2")
+                             "from one cycle-1 state per seed (results/paper_a/<dataset>-act-lr-<E>ep)")
+    parser.add_argument("--act-epochs", type=int, default=paper_config("a").phases[1].epochs,
+                        help="paper A, with --act-lrs: epochs E of cycle 2 (default: the protocol's, %(default)s)")
     parser.add_argument("--networks", nargs="*", choices=NETWORKS + BASELINES, default=list(NETWORKS),
                         help="paper C: which of Table 1's networks to run (default: all three, in order), "
                              "or the all-PReLU / all-Mish baselines (prelu, mish)")
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                 base = Path(args.results) / "paper_c" / (dataset + ("-val" if args.val else ""))
                 configs = paper_c_runs(dataset, seed, base, 0.1 if args.val else 0.0, args.device, args.networks)
             elif args.act_lrs:
-                configs = paper_a_act_lr_runs(dataset, seed, Path(args.results) / "paper_a" / f"{dataset}-act-lr",
+                study = Path(args.results) / "paper_a" / f"{dataset}-act-lr-{args.act_epochs}ep"
+                configs = paper_a_act_lr_runs(dataset, seed, study,
                                               args.device, args.norms, args.act_lrs, args.act_epochs)
             else:
                 configs = paper_a_runs(dataset, seed, Path(args.results) / "paper_a" / dataset, args.device,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.colors import TwoSlopeNorm
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogLocator, MaxNLocator
 
 from .common import _panels, _legend_below
 
@@ -169,4 +169,42 @@ def plot_simplex_loss(table: pd.DataFrame, value: str = "loss", label: str = "tr
     ax.axis("off")
     fig.colorbar(filled, ax=ax, shrink=0.8).set_label(label)
     ax.set_title(title)
+    return fig
+
+
+def plot_accuracy_vs_compute(cost: pd.DataFrame, hue: str = "network",
+                             metrics: tuple[str, ...] = ("best_test_acc", "final_test_acc"),
+                             costs: tuple[str, ...] = ("epochs", "seconds")) -> plt.Figure:
+    """Accuracy against what it cost to obtain each network (``reproduction.paper_c_cost``).
+
+    One row per accuracy in ``metrics``, one column per cost in ``costs``. Each run is a small dot; each
+    network a large one at (median cost, mean accuracy), with the accuracy's ± sd over seeds and the cost's
+    min–max. Seconds are drawn on a log axis: they span machines and loads.
+    """
+    names = list(dict.fromkeys(cost[hue]))
+    palette = dict(zip(names, sns.color_palette("tab10", len(names))))
+    fig, axes = plt.subplots(len(metrics), len(costs), figsize=(4.4 * len(costs), 3.0 * len(metrics) + 0.5),
+                             squeeze=False, sharey="row", layout="constrained")
+    for i, metric in enumerate(metrics):
+        for j, x in enumerate(costs):
+            ax = axes[i][j]
+            for name, runs in cost.groupby(hue, sort=False):
+                mid = runs[x].median()
+                ax.scatter(runs[x], runs[metric], s=12, alpha=0.45, color=palette[name])
+                ax.errorbar(mid, runs[metric].mean(), xerr=[[mid - runs[x].min()], [runs[x].max() - mid]],
+                            yerr=np.nan_to_num(runs[metric].std()), fmt="o", capsize=3, color=palette[name],
+                            label=name if (i, j) == (0, 0) else None)
+            if x == "seconds":
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+                ax.xaxis.set_minor_formatter(plt.NullFormatter())
+            else:
+                ax.set_xticks(sorted(set(cost[x])))
+                ax.margins(x=0.15)
+            ax.set_xlabel({"epochs": "training epochs to obtain the network",
+                           "seconds": "wall-clock seconds (log; machine load varies)"}.get(x, x) if i == len(metrics) - 1
+                          else "")
+            ax.set_ylabel(metric.replace("_", " ") if j == 0 else "")
+    _legend_below(fig, axes.ravel())
     return fig

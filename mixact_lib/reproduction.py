@@ -258,13 +258,31 @@ def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist
     when the challenger is measurably better. Columns: :data:`CLAIM_COLUMNS`.
     """
     table = collect_summaries(Path(results_root))
+    frames = []
+    for metric, validation in metrics:
+        runs = (validation_runs if validation else protocol_runs)(table, "c", dataset) if len(table) else table
+        frames.append(paired_claims(runs, PAPER_C_CLAIMS + MATCHED_COMPUTE_CLAIMS, [metric],
+                                    f"paper_c/{dataset}" + ("-val" if validation else "")))
+    rows = pd.concat([f for f in frames if len(f)] or [frames[0]], ignore_index=True)
+    order = {text: i for i, (text, *_) in enumerate(PAPER_C_CLAIMS + MATCHED_COMPUTE_CLAIMS)}
+    return rows.sort_values("claim", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+
+
+def paired_claims(runs: pd.DataFrame, claims=PAPER_C_CLAIMS, metrics=("best_test_acc", "final_test_acc"),
+                  label: str = "") -> pd.DataFrame:
+    """Ordering claims tested on any table of runs (``collect_summaries``), paired by seed.
+
+    ``claims``: (text, challenger activation, baseline activation, direction) tuples, e.g.
+    :data:`PAPER_C_CLAIMS`; ``metrics``: summary columns to test each claim on; ``label`` fills the
+    ``runs`` column. A claim is skipped where fewer than two seeds have both networks. Columns:
+    :data:`CLAIM_COLUMNS`.
+    """
     rows = []
-    for text, better, worse, direction in PAPER_C_CLAIMS + MATCHED_COMPUTE_CLAIMS:
-        for metric, validation in metrics:
-            c = (validation_runs if validation else protocol_runs)(table, "c", dataset) if len(table) else table
-            if not len(c) or metric not in c:
+    for text, better, worse, direction in claims:
+        for metric in metrics:
+            if not len(runs) or metric not in runs:
                 continue
-            wide = c.pivot_table(index="seed", columns="activation", values=metric)
+            wide = runs.pivot_table(index="seed", columns="activation", values=metric)
             if better not in wide or worse not in wide:
                 continue
             pair = wide[[better, worse]].dropna()
@@ -272,8 +290,7 @@ def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist
                 continue
             test = PAIRED_T + ("; '≥' is judged as '>' (a tie cannot be shown without a margin)"
                                if direction == ">=" else "")
-            rows.append(_claim_row("C", text, metric, pair[better], pair[worse], direction, test,
-                                   f"paper_c/{dataset}" + ("-val" if validation else "")))
+            rows.append(_claim_row("C", text, metric, pair[better], pair[worse], direction, test, label))
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 

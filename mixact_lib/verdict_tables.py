@@ -1,4 +1,4 @@
-"""The reproduction chapter's tables and sentences: verdicts shown short, rounded, with – for missing.
+"""The book's tables and sentences of verdicts: shown short, rounded, with – for missing.
 
 Formatting only; the verdicts themselves come from :mod:`mixact_lib.reproduction` and
 :mod:`mixact_lib.stats`.
@@ -102,3 +102,49 @@ def mean_sd_view(table: pd.DataFrame, by: list[str] | str, values: list[str], di
     out = table.groupby(by, sort=False)[values].agg(
         lambda v: f"{_fmt(v.mean(), digits)} ± {_fmt(v.std(), digits)} ({v.count()})").reset_index()
     return out.rename(columns={v: v.replace("_", " ") for v in values})
+
+
+def p_text(p: float) -> str:
+    """A p-value as the book writes it: three decimals, or "p < 0.001"."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+BETTER, WORSE, OPEN, TOO_FEW = "better", "worse", "inconclusive", "too few seeds"
+
+
+def difference_verdict(ci_low: float, ci_high: float, higher_is_better: bool = True) -> str:
+    """One paired comparison in one word, from its 95 % CI of challenger − baseline.
+
+    ``better`` when the interval excludes 0 on the challenger's good side (above 0, or below 0 when
+    ``higher_is_better`` is False, e.g. a loss area), ``worse`` when it excludes 0 on the other side,
+    ``inconclusive`` when it contains 0, ``too few seeds`` when there is no interval (one seed).
+    """
+    if pd.isna(ci_low) or pd.isna(ci_high):
+        return TOO_FEW
+    if ci_low > 0 or ci_high < 0:
+        return BETTER if (ci_low > 0) == higher_is_better else WORSE
+    return OPEN
+
+
+def difference_phrase(row, digits: int = 4, higher_is_better: bool = True, better: str = "better") -> str:
+    """A row of ``mx.paired_differences`` in words: mean difference, 95 % CI, p, seeds, verdict."""
+    verdict = difference_verdict(row.ci_low, row.ci_high, higher_is_better)
+    interval = ("no interval with one seed" if verdict == TOO_FEW else
+                f"95 % CI [{row.ci_low:+.{digits}f}, {row.ci_high:+.{digits}f}], {p_text(row.p_value)}")
+    return (f"{row.diff_mean:+.{digits}f} ({interval}; {better} in {row.wins} of {row.n_seeds} seeds): "
+            f"**{verdict}**")
+
+
+def difference_counts(verdicts, what: str = "comparisons") -> str:
+    """How many paired comparisons came out better, worse, inconclusive, and the false positives to expect."""
+    verdicts = list(verdicts)
+    counts = {v: verdicts.count(v) for v in (BETTER, WORSE, OPEN, TOO_FEW)}
+    tested = len(verdicts) - counts[TOO_FEW]
+    text = (f"of {len(verdicts)} {what}, **{counts[BETTER]} better, {counts[WORSE]} worse and {counts[OPEN]} "
+            f"inconclusive** (paired by seed, 95 % t intervals)")
+    if counts[TOO_FEW]:
+        text += f"; {counts[TOO_FEW]} {'has' if counts[TOO_FEW] == 1 else 'have'} one seed and no interval"
+    if tested:
+        text += (f". At 95 % each, about {0.05 * tested:.1f} of {tested} would exclude 0 by chance alone, so one such "
+                 "result is weak evidence")
+    return text

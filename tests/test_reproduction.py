@@ -312,3 +312,19 @@ def test_act_lr_studies_are_found_longest_first_and_unfinished_ones_left_out(tmp
     assert list(studies) == [10, 5]
     assert sorted(studies[5].seed) == [0, 1] and set(studies[5].norm) == {"softmax"}
     assert all(Path(f).parts[-2] == "act_lr=0.01" for f in studies[10].folder)
+
+
+def test_difference_words_follow_the_interval_and_the_direction():
+    from types import SimpleNamespace
+    assert verdict_tables.difference_verdict(0.001, 0.004) == "better"
+    assert verdict_tables.difference_verdict(-0.004, -0.001) == "worse"
+    assert verdict_tables.difference_verdict(-0.004, -0.001, higher_is_better=False) == "better"  # a loss area
+    assert verdict_tables.difference_verdict(-0.001, 0.004) == "inconclusive"
+    assert verdict_tables.difference_verdict(float("nan"), float("nan")) == "too few seeds"
+    row = SimpleNamespace(diff_mean=0.0023, ci_low=-0.0118, ci_high=0.0164, p_value=0.56, wins=1, n_seeds=3)
+    assert verdict_tables.difference_phrase(row) == (
+        "+0.0023 (95 % CI [-0.0118, +0.0164], p = 0.560; better in 1 of 3 seeds): **inconclusive**")
+    text = verdict_tables.difference_counts(["better", "inconclusive", "inconclusive", "too few seeds"], "cells")
+    assert text.startswith("of 4 cells, **1 better, 0 worse and 2 inconclusive**")
+    assert "1 has one seed" in text and "about 0.2 of 3 would exclude 0 by chance" in text  # 0.05 · 3 = 0.15
+    assert verdict_tables.p_text(0.0004) == "p < 0.001" and verdict_tables.p_text(0.0123) == "p = 0.012"

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ._version import __version__
-from .activations import fast_backend
+from .activations import fast_backend, fast_path
 from .data import Dataset, load_dataset
 from .models import build_model
 from .training import Phase, parse_phases, summarize, train
@@ -354,7 +354,8 @@ def _train_into(config: RunConfig, out: Path, config_dict: dict, *, resume: bool
         "num_threads": torch.get_num_threads(),
         "cpu": _cpu_model(),  # CPU kernels differ between machines, and so do long runs' last digits
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the instruction set torch's kernels use
-        "fast_backend": fast_backend(),  # eager or compiled fused activations: same maths, other speed
+        "fast_backend": fast_backend(),  # the backend asked for (auto, native, eager, compile)
+        "fast_path": fast_path(device),  # what the fused mixtures ran on: same maths, other speed
     })
     result = train(model, data, config.phases, batch_size=config.batch_size,
                    test_batch_size=config.test_batch_size, seed=config.seed, out=out,

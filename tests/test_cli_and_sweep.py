@@ -37,7 +37,8 @@ def test_cli_paper_c_one_epoch_learns(tmp_path):
     for name in ("config.json", "history.json", "history.csv", "environment.json", "checkpoint.pt"):
         assert (out / name).exists(), name
     environment = json.loads((out / "environment.json").read_text())
-    assert environment["fast_backend"] in ("auto", "eager", "compile") and environment["device"] == "cpu"
+    assert environment["fast_backend"] in ("auto", "native", "eager", "compile") and environment["device"] == "cpu"
+    assert environment["fast_path"] in ("native", "eager", "compile")
 
 
 @needs_fmnist

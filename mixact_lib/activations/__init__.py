@@ -16,7 +16,7 @@ from .registry import (
     use_reference,
 )
 from . import fast_mix, fast_single  # noqa: F401  (importing them registers the fast classes)
-from .fast_core import fast_backend, set_fast_backend
+from .fast_core import fast_backend, fast_path, set_fast_backend
 from .tools import (
     activation_parameters,
     activation_sites,

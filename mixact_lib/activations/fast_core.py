@@ -14,7 +14,9 @@ one per intermediate. Its backward is not itself differentiable: under
 ``create_graph=True`` it differentiates ``ref`` instead, so double backward
 gives the reference's answer.
 
-Backends. ``eager`` runs the hand-fused functions as they are: a few dozen
+Backends. ``native`` runs a kernel's C++ version (:mod:`.fast_native`, where it has one: the
+mixtures): one vectorised pass each way, built once per machine and then loaded in milliseconds.
+``eager`` runs the hand-fused functions as they are: a few dozen
 cheap passes sharing one ``sigmoid``, no ``torch.where`` (slow on CPU), walked
 in cache-sized pieces on CPU, no compile cost. ``compile`` runs them through
 ``torch.compile(dynamic=True)``: one fused loop each way, compiled lazily on
@@ -22,9 +24,9 @@ first use, cached per process (one graph per member set, dtype and rank; batch
 size is dynamic). On CPU it is 2–4× faster per call than eager, but a fresh
 process pays ~6 s of compile for adact + mix with a warm inductor cache and
 ~32 s on a fresh machine (``benchmarks/README.md``). ``auto`` (the default) compiles on accelerators,
-where the eager path's many passes cost most and the CI box has none, and
-runs eager on CPU. Pick with ``MIXACT_FAST_BACKEND=eager|compile|auto`` or
-:func:`set_fast_backend`. A compile failure warns once and falls back to eager.
+and on CPU runs the native kernel where one exists and can be built, eager otherwise. Pick with
+``MIXACT_FAST_BACKEND=auto|native|eager|compile`` or :func:`set_fast_backend`. A compile or build
+failure warns once and falls back to eager.
 
 Fallback to the reference forward (see :func:`fused_ok`): inside
 ``torch.compile``/``torch.export`` tracing (the reference is what the tracer
@@ -43,7 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-BACKENDS = ("auto", "eager", "compile")
+BACKENDS = ("auto", "native", "eager", "compile")
 _backend = os.environ.get("MIXACT_FAST_BACKEND", "auto").strip().lower() or "auto"
 if _backend not in BACKENDS:
     raise ValueError(f"MIXACT_FAST_BACKEND={_backend!r} is not a backend; choose one of {', '.join(BACKENDS)}")
@@ -70,6 +72,30 @@ def fast_backend() -> str:
 
 def _compiles(x: Tensor) -> bool:
     return _backend == "compile" or (_backend == "auto" and x.device.type != "cpu")
+
+
+def _native(kernel, x: Tensor):
+    """The kernel's native version when the backend and x allow it and the library loads; else None."""
+    if kernel.native is None or x.device.type != "cpu" or _backend not in ("auto", "native"):
+        return None
+    from . import fast_native
+
+    return kernel.native if fast_native.library() is not None else None
+
+
+def fast_path(device: str | torch.device = "cpu") -> str:
+    """What the fused mixtures actually run on ``device`` under the current backend: native, eager or compile.
+
+    Resolving ``native`` builds or loads the library (:func:`.fast_native.library`).
+    """
+    device = torch.device(device)
+    if _backend == "compile" or (_backend == "auto" and device.type != "cpu"):
+        return "compile"
+    if _backend in ("auto", "native") and device.type == "cpu":
+        from . import fast_native
+
+        return "native" if fast_native.library() is not None else "eager"
+    return "eager"
 
 
 def _run(fn: Callable, x: Tensor, *args):
@@ -116,6 +142,9 @@ class Kernel(NamedTuple):
     #: optional ``prepare(x, static, start) -> static`` run per piece; ``start`` is the piece's
     #: flat offset in the whole input (random slopes are a function of the element's offset)
     prepare: Callable | None = None
+    #: optional C++ version for CPU (:mod:`.fast_native`): an object with ``fwd(x, params, static)`` and
+    #: ``bwd(x, params, static, grad, needs)``, each returning None where it cannot take the input
+    native: object | None = None
 
 
 class FusedActivation(torch.autograd.Function):
@@ -131,6 +160,11 @@ class FusedActivation(torch.autograd.Function):
     def forward(ctx, kernel, static, x: Tensor, *params: Tensor) -> Tensor:
         ctx.kernel, ctx.static = kernel, static
         ctx.save_for_backward(x, *params)
+        native = _native(kernel, x)
+        if native is not None:
+            y = native.fwd(x, params, static)
+            if y is not None:
+                return y
         pieces, xv, unit = _pieces(x, params)
         if len(pieces) == 1:
             return _call(kernel.fwd, kernel, static, 0, x, params).to(x.dtype)
@@ -146,6 +180,11 @@ class FusedActivation(torch.autograd.Function):
         needs = tuple(ctx.needs_input_grad[2:])
         if torch.is_grad_enabled():  # create_graph=True: differentiate the reference formula instead
             return (None, None, *_reference_grads(kernel, static, x, params, grad, needs))
+        native = _native(kernel, x)
+        if native is not None:
+            grads = native.bwd(x, params, static, grad, needs)
+            if grads is not None:
+                return (None, None, *grads)
         pieces, xv, unit = _pieces(x, params)
         if len(pieces) == 1:
             grads = _call(kernel.bwd, kernel, static, 0, x, params, grad, needs)
@@ -256,17 +295,16 @@ class RandomSlopes:
     draws them again, and nothing input-sized is kept.
 
     Distribution (documented difference from torch's draw): on CPU r takes one of
-    2^16 equally spaced values lower + (upper − lower)·(k + ½)/2^16, k uniform on
-    0…2^16 − 1 (16 bits of numpy's SFC64 per element, blocks of 2^16 elements
-    each seeded from (seed, block)): the same mean, a variance smaller by a
-    factor 1 − 2^−32, a grid 65536 times finer than the interval. On CUDA
-    r = lower + (upper − lower)·u with u = ``torch.rand`` (Philox) for the whole
-    tensor. These are not torch's own draws: fast and reference runs in training
-    mode consume the global generator differently, and tests compare them with
-    the same slopes (``tests/test_fast.py``).
+    2^16 equally spaced values lower + (upper − lower)·(k + 2^15 + ½)/2^16, where the code k is the top 16
+    bits of ``lowbias32(i ^ key)`` (Wellons' 32-bit integer hash; i the element's flat index modulo 2^32,
+    key a hash of the seed), read as a signed integer in −2^15 … 2^15 − 1. This counter-based draw is
+    the same in numpy (here, the eager path) and in the native C++ kernel, which computes it inside its
+    loop: the same mean as U(lower, upper), a variance smaller by a factor 1 − 2^−32, a grid 65536 times
+    finer than the interval. On CUDA r = lower + (upper − lower)·u with u = ``torch.rand`` (Philox) for
+    the whole tensor. These are not torch's own draws: fast and reference runs in training mode consume
+    the global generator differently, and tests compare them with the same slopes (``tests/test_fast.py``).
     """
 
-    BLOCK = 1 << 16
     __slots__ = ("seed", "lower", "upper")
 
     def __init__(self, lower: float, upper: float, seed: int | None = None):
@@ -287,15 +325,9 @@ class RandomSlopes:
                 raise ValueError("random slopes on an accelerator are drawn for the whole tensor (start=0)")
             generator = torch.Generator(device=like.device).manual_seed(self.seed)
             return torch.rand(like.shape, generator=generator, device=like.device, dtype=torch.float32)
-        first, offset = divmod(start, self.BLOCK)
-        per_block = self.BLOCK // 4  # 64-bit words per block, four 16-bit codes each
-        words = np.empty(-(-(offset + n) // 4), dtype=np.uint64)  # from the first block's start to the end
-        for i in range(0, words.size, per_block):
-            # SFC64 (numpy): faster than torch's Mersenne Twister; one stream per (seed, block), of
-            # which a piece draws only the prefix it needs
-            words[i : i + per_block] = np.random.SFC64([self.seed, first + i // per_block]).random_raw(
-                min(per_block, words.size - i))
-        return torch.from_numpy(words.view(np.int16)[offset : offset + n]).view(like.shape)
+        index = np.arange(start, start + n, dtype=np.uint64).astype(np.uint32)  # modulo 2^32, as in C++
+        h = _lowbias32(index ^ np.uint32(_key(self.seed)))
+        return torch.from_numpy((h >> np.uint32(16)).astype(np.uint16).view(np.int16)).view(like.shape)
 
     def affine(self, device: torch.device) -> tuple[float, float]:
         """(offset, scale) with slope = offset + scale·code."""
@@ -309,3 +341,20 @@ class RandomSlopes:
         """The slopes themselves (same shape and dtype as ``like``)."""
         offset, scale = self.affine(like.device)
         return self.codes(like, start).to(like.dtype).mul_(scale).add_(offset)
+
+
+def _lowbias32(h):
+    """Chris Wellons' lowbias32 integer hash on uint32 numpy arrays (or ints): the same as native/mix_core.h."""
+    h = np.asarray(h, dtype=np.uint32)
+    with np.errstate(over="ignore"):  # multiplication modulo 2^32 is the point
+        h = h ^ (h >> np.uint32(16))
+        h = h * np.uint32(0x7FEB352D)
+        h = h ^ (h >> np.uint32(15))
+        h = h * np.uint32(0x846CA68B)
+        return h ^ (h >> np.uint32(16))
+
+
+def _key(seed: int) -> int:
+    """The per-seed key of the counter-based codes: lowbias32(low 32 bits ^ lowbias32(high 32 bits))."""
+    seed &= (1 << 64) - 1
+    return int(_lowbias32(np.uint32(seed & 0xFFFFFFFF) ^ _lowbias32(np.uint32(seed >> 32))))

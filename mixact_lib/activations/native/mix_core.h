@@ -1,0 +1,300 @@
+// The mixture kernel's arithmetic and loops, free of torch (mix_cpu.cpp binds them; benchmarks can compile
+// this header alone). See mix_cpu.cpp for the maths.
+#pragma once
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#ifndef MIXACT_PARALLEL_FOR
+#include <ATen/Parallel.h>
+#define MIXACT_PARALLEL_FOR at::parallel_for
+#define MIXACT_THREAD_NUM at::get_thread_num
+#endif
+
+namespace mixact {
+
+enum Feature { POS = 0, NEG, ZERO, EM1, SILU, MISH, SIGMOID, TANH, SIN, NOISE, NF };
+constexpr int bit(Feature f) { return 1 << f; }
+constexpr int SMOOTH = bit(EM1) | bit(SILU) | bit(MISH) | bit(SIGMOID) | bit(TANH);
+
+// e^{-a} for a >= 0 (float): Cody-Waite reduction by ln 2 and a degree-6 polynomial, branch-free so that the
+// loops around it vectorise. Relative error about 1.2e-7 (the polynomial's truncation r^7/7!, |r| <= ln2/2).
+inline float exp_neg(float a) {
+  float z = -a;
+  z = z < -87.0f ? -87.0f : z;                        // e^{-87} ~ 1.6e-38: the smallest normal range, not 0
+  const float shifter = 12582912.0f;                  // 1.5 * 2^23: adding it rounds to an integer
+  float n = (z * 1.44269504088896341f + shifter) - shifter;
+  float r = z - n * 0.693145751953125f;               // ln 2, high part (exact in float)
+  r = r - n * 1.428606765330187045e-06f;              // ln 2, low part
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 0]
+  return p * std::bit_cast<float>(bits);
+}
+inline double exp_neg(double a) { return std::exp(-a); }
+
+// sin and cos of x (float): reduction by pi/2 in three parts and Cephes' minimax polynomials on [-pi/4, pi/4].
+// Accurate to a few ulp for |x| < 2^13; the error grows with |x| beyond that (documented in fast_native.py).
+inline void sincos_(float x, float& s, float& c) {
+  float n = (x * 0.636619772367581343f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 1.5703125f;
+  r = r - n * 4.837512969970703125e-4f;
+  r = r - n * 7.54978995489188216e-8f;
+  float r2 = r * r;
+  float ps = ((-1.9515295891e-4f * r2 + 8.3321608736e-3f) * r2 - 1.6666654611e-1f) * r2 * r + r;
+  float pc = ((2.443315711809948e-5f * r2 - 1.388731625493765e-3f) * r2 + 4.166664568298827e-2f) * r2 * r2
+             - 0.5f * r2 + 1.0f;
+  int32_t q = static_cast<int32_t>(n) & 3;
+  float s0 = (q & 1) ? pc : ps;
+  float c0 = (q & 1) ? ps : pc;
+  s = (q & 2) ? -s0 : s0;
+  c = ((q + 1) & 2) ? -c0 : c0;
+}
+inline void sincos_(double x, double& s, double& c) { s = std::sin(x); c = std::cos(x); }
+
+// RReLU's 16-bit code for element idx: the top half of lowbias32(idx ^ key), as a signed integer in
+// [-2^15, 2^15 - 1] (fast_core.RandomSlopes.codes computes the same numbers in numpy).
+inline uint32_t lowbias32(uint32_t h) {
+  h ^= h >> 16; h *= 0x7feb352dU; h ^= h >> 15; h *= 0x846ca68bU; h ^= h >> 16;
+  return h;
+}
+inline uint32_t key_of(int64_t seed) {
+  uint64_t s = static_cast<uint64_t>(seed);
+  return lowbias32(static_cast<uint32_t>(s) ^ lowbias32(static_cast<uint32_t>(s >> 32)));
+}
+template <typename T>
+inline T code_of(uint32_t idx, uint32_t key) {
+  return static_cast<T>(static_cast<int16_t>(static_cast<uint16_t>(lowbias32(idx ^ key) >> 16)));
+}
+
+// Everything the forward and backward need about one element.
+template <int M, typename T>
+struct Point {
+  T pos, neg, em1 = 0, s = 0, q = 0, tsp = 0, th = 0, sn = 0, cs = 0;
+  inline Point(T x) {
+    pos = x > T(0) ? x : T(0);
+    neg = x < T(0) ? x : T(0);
+    if constexpr ((M & SMOOTH) != 0) {
+      T t = exp_neg(std::abs(x));
+      T inv = T(1) / (T(1) + t);
+      bool up = x >= T(0);
+      if constexpr ((M & (bit(SILU) | bit(MISH) | bit(SIGMOID))) != 0) {
+        s = up ? inv : t * inv;
+        q = up ? t * inv : inv;
+      }
+      if constexpr ((M & bit(EM1)) != 0) em1 = up ? T(0) : t - T(1);
+      if constexpr ((M & bit(MISH)) != 0) {
+        T n = t * (t + T(2));
+        T tt = T(2) * t;
+        tsp = up ? (T(1) + tt) / (T(1) + tt + tt * t) : n / (n + T(2));
+      }
+      if constexpr ((M & bit(TANH)) != 0) {
+        T t2 = t * t;
+        T a = (T(1) - t2) / (T(1) + t2);
+        th = up ? a : -a;
+      }
+    }
+    if constexpr ((M & bit(SIN)) != 0) sincos_(x, sn, cs);
+  }
+};
+
+template <int M, typename T>
+inline T forward_one(T x, const T* c, T k) {
+  Point<M, T> p(x);
+  T y = 0;
+  if constexpr ((M & bit(POS)) != 0) y += c[POS] * p.pos;
+  if constexpr ((M & bit(NEG)) != 0) y += c[NEG] * p.neg;
+  if constexpr ((M & bit(EM1)) != 0) y += c[EM1] * p.em1;
+  if constexpr ((M & bit(SILU)) != 0) y += c[SILU] * x * p.s;
+  if constexpr ((M & bit(MISH)) != 0) y += c[MISH] * x * p.tsp;
+  if constexpr ((M & bit(SIGMOID)) != 0) y += c[SIGMOID] * p.s;
+  if constexpr ((M & bit(TANH)) != 0) y += c[TANH] * p.th;
+  if constexpr ((M & bit(SIN)) != 0) y += c[SIN] * p.sn;
+  if constexpr ((M & bit(NOISE)) != 0) y += c[NOISE] * k * p.neg;
+  return y;
+}
+
+// The features whose coefficient gradients backward sums (zero has none: it is a detached constant).
+template <typename T>
+struct Feats {
+  T pos = 0, neg = 0, em1 = 0, silu = 0, mish = 0, sig = 0, th = 0, sn = 0, noise = 0;
+};
+
+// dMix/dx at x; the summed features are written to f.
+template <int M, typename T>
+inline T backward_one(T x, const T* c, T k, Feats<T>& f) {
+  Point<M, T> p(x);
+  // piecewise-linear part: c_pos for x > 0; c_neg + c_em1 for x < 0 (ELU's e^x = 1 + em1 adds below);
+  // at x = 0 the left slope plus prelu's c_zero (torch's prelu takes slope 1 there)
+  T left = c[NEG] + c[EM1] + (x == T(0) ? c[ZERO] : T(0));
+  T D = x > T(0) ? c[POS] : left;
+  f.pos = p.pos;
+  f.neg = p.neg;
+  if constexpr ((M & bit(EM1)) != 0) { D += c[EM1] * p.em1; f.em1 = p.em1; }
+  if constexpr ((M & bit(SILU)) != 0) { D += c[SILU] * (p.s + x * p.s * p.q); f.silu = x * p.s; }
+  if constexpr ((M & bit(MISH)) != 0) {
+    D += c[MISH] * (p.tsp + x * p.s * (T(1) - p.tsp * p.tsp));
+    f.mish = x * p.tsp;
+  }
+  if constexpr ((M & bit(SIGMOID)) != 0) { D += c[SIGMOID] * p.s * p.q; f.sig = p.s; }
+  if constexpr ((M & bit(TANH)) != 0) { D += c[TANH] * (T(1) - p.th * p.th); f.th = p.th; }
+  if constexpr ((M & bit(SIN)) != 0) { D += c[SIN] * p.cs; f.sn = p.sn; }
+  if constexpr ((M & bit(NOISE)) != 0) {  // torch's rrelu: the random slope applies wherever x <= 0
+    T kn = x > T(0) ? T(0) : k;
+    D += c[NOISE] * kn;
+    f.noise = kn * x;
+  }
+  return D;
+}
+
+struct Layout {
+  int64_t rows, C, inner;  // x viewed as (rows, inner) with channel (row % C); C = 1: flat in chunks
+};
+
+constexpr int64_t CHUNK = 4096;
+constexpr int W = 16;  // lanes of the backward's partial sums (a multiple of every vector width)
+
+template <int M, typename T>
+void forward_kernel(const T* x, T* y, const T* coef, Layout L, uint32_t key) {
+  if (L.C > 1 && L.inner == 1) {  // (N, C): vectorise along the channels, coefficients loaded per channel
+    MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) {
+      for (int64_t n = b; n < e; ++n) {
+        const T* xr = x + n * L.C;
+        T* yr = y + n * L.C;
+#pragma omp simd
+        for (int64_t ch = 0; ch < L.C; ++ch) {
+          T c[NF];
+          for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
+          T k = 0;
+          if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(n * L.C + ch), key);
+          yr[ch] = forward_one<M, T>(xr[ch], c, k);
+        }
+      }
+    });
+    return;
+  }
+  const int64_t len = L.C == 1 ? CHUNK : L.inner;
+  const int64_t total = L.rows * L.inner;
+  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
+  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      int64_t start = r * len, stop = std::min(start + len, total);
+      T c[NF];
+      int64_t ch = L.C == 1 ? 0 : r % L.C;
+      for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
+#pragma omp simd
+      for (int64_t i = start; i < stop; ++i) {
+        T k = 0;
+        if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(i), key);
+        y[i] = forward_one<M, T>(x[i], c, k);
+      }
+    }
+  });
+}
+
+template <int M, typename T>
+void backward_kernel(const T* x, const T* g, T* dx, const T* coef, Layout L, uint32_t key, double* sums) {
+  // sums: (threads, NF, C) in double, one slab per thread, added up by the caller
+  const int64_t slab = NF * L.C;
+  if (L.C > 1 && L.inner == 1) {
+    MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) {
+      double* acc = sums + MIXACT_THREAD_NUM() * slab;
+      std::vector<T> part(slab, T(0));
+      for (int64_t n = b; n < e; ++n) {
+        const T* xr = x + n * L.C;
+        const T* gr = g + n * L.C;
+        T* dr = dx + n * L.C;
+        T* pp = part.data();
+#pragma omp simd
+        for (int64_t ch = 0; ch < L.C; ++ch) {
+          T c[NF];
+          for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
+          T k = 0;
+          if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(n * L.C + ch), key);
+          Feats<T> f;
+          T D = backward_one<M, T>(xr[ch], c, k, f);
+          T gi = gr[ch];
+          dr[ch] = gi * D;
+          pp[POS * L.C + ch] += gi * f.pos; pp[NEG * L.C + ch] += gi * f.neg; pp[EM1 * L.C + ch] += gi * f.em1;
+          pp[SILU * L.C + ch] += gi * f.silu; pp[MISH * L.C + ch] += gi * f.mish;
+          pp[SIGMOID * L.C + ch] += gi * f.sig; pp[TANH * L.C + ch] += gi * f.th; pp[SIN * L.C + ch] += gi * f.sn;
+          pp[NOISE * L.C + ch] += gi * f.noise;
+        }
+      }
+      for (int64_t j = 0; j < slab; ++j) acc[j] += static_cast<double>(part[j]);
+    });
+    return;
+  }
+  const int64_t len = L.C == 1 ? CHUNK : L.inner;
+  const int64_t total = L.rows * L.inner;
+  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
+  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
+    double* acc = sums + MIXACT_THREAD_NUM() * slab;
+    for (int64_t r = b; r < e; ++r) {
+      int64_t start = r * len, stop = std::min(start + len, total);
+      T c[NF];
+      int64_t ch = L.C == 1 ? 0 : r % L.C;
+      for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
+      // per-lane partial sums: a reduction across lanes would need reassociation, which the compiler
+      // only does slowly under omp simd; W independent lanes vectorise as plain element-wise adds
+      T lane[9][W] = {};
+      auto body = [&](int64_t i, int l) {
+        Feats<T> f;
+        T k = 0;
+        if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(i), key);
+        T D = backward_one<M, T>(x[i], c, k, f);
+        T gi = g[i];
+        dx[i] = gi * D;
+        lane[0][l] += gi * f.pos;
+        lane[1][l] += gi * f.neg;
+        if constexpr ((M & bit(EM1)) != 0) lane[2][l] += gi * f.em1;
+        if constexpr ((M & bit(SILU)) != 0) lane[3][l] += gi * f.silu;
+        if constexpr ((M & bit(MISH)) != 0) lane[4][l] += gi * f.mish;
+        if constexpr ((M & bit(SIGMOID)) != 0) lane[5][l] += gi * f.sig;
+        if constexpr ((M & bit(TANH)) != 0) lane[6][l] += gi * f.th;
+        if constexpr ((M & bit(SIN)) != 0) lane[7][l] += gi * f.sn;
+        if constexpr ((M & bit(NOISE)) != 0) lane[8][l] += gi * f.noise;
+      };
+      int64_t i = start;
+      for (; i + W <= stop; i += W) {
+#pragma omp simd
+        for (int l = 0; l < W; ++l) body(i + l, l);
+      }
+      for (int l = 0; i < stop; ++i, ++l) body(i, l);
+      T s0 = 0, s1 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0, s9 = 0;
+      for (int l = 0; l < W; ++l) {
+        s0 += lane[0][l]; s1 += lane[1][l]; s3 += lane[2][l]; s4 += lane[3][l]; s5 += lane[4][l];
+        s6 += lane[5][l]; s7 += lane[6][l]; s8 += lane[7][l]; s9 += lane[8][l];
+      }
+      const T s[NF] = {s0, s1, T(0), s3, s4, s5, s6, s7, s8, s9};
+      for (int j = 0; j < NF; ++j) acc[j * L.C + ch] += static_cast<double>(s[j]);
+    }
+  });
+}
+
+// The feature sets compiled as their own loops; any other set runs in the smallest one containing it
+// (features outside the set have coefficient 0, so the result is the same, only slower).
+constexpr int ADACT_TRAIN = bit(POS) | bit(NEG) | bit(ZERO) | bit(EM1) | bit(SILU) | bit(MISH) | bit(NOISE);
+constexpr int ADACT_EVAL = ADACT_TRAIN & ~bit(NOISE);
+constexpr int RELU_TANH_SIN = bit(POS) | bit(TANH) | bit(SIN);
+constexpr int ALL = (1 << NF) - 1;
+
+template <typename F>
+void dispatch(int64_t mask, F&& f) {
+  auto fits = [mask](int set) { return (mask & ~static_cast<int64_t>(set)) == 0; };
+  if (fits(RELU_TANH_SIN)) f(std::integral_constant<int, RELU_TANH_SIN>{});
+  else if (fits(ADACT_EVAL)) f(std::integral_constant<int, ADACT_EVAL>{});
+  else if (fits(ADACT_TRAIN)) f(std::integral_constant<int, ADACT_TRAIN>{});
+  else f(std::integral_constant<int, ALL>{});
+}
+
+}  // namespace mixact

@@ -1,0 +1,83 @@
+// mixact's native CPU kernel: the fused mixture Mix(x) = sum_j c_j * phi_j(x) of fast_mix.py, one pass each way.
+//
+// Features phi_j, in FEATURES order (fast_mix.py): pos = max(x, 0), neg = min(x, 0), zero (value 0, slope 1 at
+// x = 0), em1 = e^x - 1 for x <= 0, silu = x*sigma(x), mish = x*tanh(softplus(x)), sigmoid, tanh, sin,
+// noise = k*min(x, 0) with k a random 16-bit code drawn from (seed, element index) by a counter-based hash.
+//
+// Every smooth feature comes from ONE exponential, t = e^{-|x|} (never overflows):
+//   sigma(x)            = 1/(1 + t)              (x >= 0),   t/(1 + t)        (x < 0)
+//   tanh(x)             = sign(x) (1 - t^2)/(1 + t^2)
+//   tanh(softplus(x))   = (1 + 2t)/(1 + 2t + 2t^2) (x > 0),  n/(n + 2), n = t(t + 2)   (x <= 0)
+//   e^x - 1             = t - 1                  (x <= 0)
+// Backward recomputes the features from x, returns dx = grad * dMix/dx and, fused into the same pass, the sums
+// sum grad * phi_j per channel (the gradients of the coefficients), accumulated per row in T and across rows in
+// double. Coefficients are (NF, C): C = 1 (all scalar) or the channels of dim 1 of a contiguous (N, C, inner) x.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <vector>
+
+#include "mix_core.h"
+
+namespace {
+using namespace mixact;
+
+Layout layout_of(const torch::Tensor& x, const torch::Tensor& coef) {
+  TORCH_CHECK(x.is_contiguous() && coef.is_contiguous(), "mixact native: x and coef must be contiguous");
+  TORCH_CHECK(coef.dim() == 2 && coef.size(0) == NF, "mixact native: coef must be (", NF, ", C)");
+  TORCH_CHECK(coef.scalar_type() == x.scalar_type(), "mixact native: coef and x must share a dtype");
+  TORCH_CHECK(x.numel() < (int64_t(1) << 32), "mixact native: at most 2^32 elements");
+  int64_t C = coef.size(1);
+  if (C == 1) return {1, 1, x.numel()};
+  TORCH_CHECK(x.dim() >= 2 && x.size(1) == C, "mixact native: per-channel coef needs x of shape (N, C, ...)");
+  int64_t inner = x.numel() / (x.size(0) * C);
+  return {x.size(0) * C, C, inner};
+}
+
+torch::Tensor mix_forward(torch::Tensor x, torch::Tensor coef, int64_t mask, int64_t seed) {
+  Layout L = layout_of(x, coef);
+  auto y = torch::empty_like(x);
+  uint32_t key = key_of(seed);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mix_forward", [&] {
+    dispatch(mask, [&](auto m) {
+      forward_kernel<decltype(m)::value, scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
+                                                   coef.data_ptr<scalar_t>(), L, key);
+    });
+  });
+  return y;
+}
+
+std::vector<torch::Tensor> mix_backward(torch::Tensor x, torch::Tensor grad, torch::Tensor coef, int64_t mask,
+                                        int64_t seed, bool want_dx) {
+  Layout L = layout_of(x, coef);
+  TORCH_CHECK(grad.sizes() == x.sizes() && grad.is_contiguous() && grad.scalar_type() == x.scalar_type(),
+              "mixact native: grad must be contiguous and like x");
+  auto dx = torch::empty_like(x);  // written even when not wanted: a conditional store would not vectorise
+  int64_t threads = at::get_num_threads();
+  auto sums = torch::zeros({threads, NF, L.C}, x.options().dtype(torch::kFloat64));
+  uint32_t key = key_of(seed);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mix_backward", [&] {
+    dispatch(mask, [&](auto m) {
+      backward_kernel<decltype(m)::value, scalar_t>(x.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
+                                                    dx.data_ptr<scalar_t>(),
+                                                    coef.data_ptr<scalar_t>(), L, key, sums.data_ptr<double>());
+    });
+  });
+  return {want_dx ? dx : torch::empty({0}, x.options()), sums.sum(0)};
+}
+
+torch::Tensor rrelu_codes(int64_t n, int64_t seed) {
+  auto out = torch::empty({n}, torch::kInt16);
+  uint32_t key = key_of(seed);
+  int16_t* o = out.data_ptr<int16_t>();
+  for (int64_t i = 0; i < n; ++i) o[i] = code_of<int16_t>(static_cast<uint32_t>(i), key);
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("mix_forward", &mix_forward, "fused mixture forward (x, coef (NF, C), feature mask, seed)");
+  m.def("mix_backward", &mix_backward, "fused mixture backward: dx and per-channel coefficient sums (double)");
+  m.def("rrelu_codes", &rrelu_codes, "the random codes of elements 0..n-1 for a seed (for tests)");
+}

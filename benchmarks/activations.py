@@ -3,7 +3,9 @@
     python benchmarks/activations.py                 # CPU (and CUDA if present), writes results/bench/
     python benchmarks/activations.py --quick         # smoke run: small tensor, few reps
     python benchmarks/activations.py --compile       # add the torch.compile backend column
-    python benchmarks/activations.py --compile-cost  # and its one-off cost in fresh processes
+    python benchmarks/activations.py --compile-cost  # first step in fresh processes: compile, native, eager
+    python benchmarks/activations.py --repeats 3     # the whole measurement three times: median and range
+    python benchmarks/activations.py --threads 2     # at another thread count (file activations-cpu-t2.json)
     python benchmarks/activations.py --update-readme # rebuild benchmarks/README.md tables from the JSON
 
 Timing: every (activation, implementation) pair and the ReLU baseline run once
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import devices_for, result_header, write_result  # noqa: E402  (benchmarks/common.py)
 from mixact_lib.activations import available_activations, has_fast, make_activation  # noqa: E402
-from mixact_lib.activations import fast_core  # noqa: E402
+from mixact_lib.activations import fast_core, fast_native  # noqa: E402
 
 RESULTS = ROOT / "results" / "bench"
 README = Path(__file__).resolve().parent / "README.md"
@@ -82,6 +84,8 @@ def configs(names, with_compile):
         for mode in modes:
             out.append((name, "reference", "eager", mode))
             if has_fast(name):
+                if name in fast_native.ACTIVATIONS:
+                    out.append((name, "fast", "native", mode))
                 out.append((name, "fast", "eager", mode))
                 if with_compile:
                     out.append((name, "fast", "compile", mode))
@@ -197,6 +201,12 @@ def compile_cost() -> dict:
     env["MIXACT_FAST_BACKEND"] = "eager"
     proc = subprocess.run([sys.executable, "-c", _COST_SCRIPT], env=env, capture_output=True, text=True, check=True)
     out["eager"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as cache:  # native: an empty kernel cache (the build), then a filled one
+        env = {**env, "MIXACT_FAST_BACKEND": "native", "MIXACT_CACHE_DIR": cache}
+        for state in ("native_fill", "native_warm"):
+            proc = subprocess.run([sys.executable, "-c", _COST_SCRIPT], env=env, capture_output=True, text=True,
+                                  check=True)
+            out[state] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
 
 
@@ -207,13 +217,16 @@ def markdown(result: dict) -> str:
     """One markdown table per (device, dtype) run: time ratio to ReLU and saved bytes, impls side by side."""
     lines = []
     for run in result["runs"]:
+        repeats = run.get("repeats", 1)
         lines.append(f"**{run['device']} {run['dtype']}**, tensor {'×'.join(map(str, run['shape']))}, "
-                     f"{run['threads']} thread(s), median of {run['rounds']} rounds; "
+                     f"{run['threads']} thread(s), median of {run['rounds']} rounds"
+                     + (f", whole measurement repeated {repeats}× (median, and min–max over repeats)" if repeats > 1
+                        else "") + "; "
                      f"ReLU forward+backward = {run['relu_ms']:.2f} ms, "
                      f"saves {run['relu_saved_per_input_byte']:.2f} B/B.")
         lines.append("")
         fast_rows = [r for r in run["rows"] if r["impl"] == "fast"]
-        backends = [b for b in ("eager", "compile") if any(r["backend"] == b for r in fast_rows)]
+        backends = [b for b in ("native", "eager", "compile") if any(r["backend"] == b for r in fast_rows)]
         cols = ["reference"] + [f"fast ({b})" for b in backends]
         lines.append("| activation | mode | " + " | ".join(f"{c} × ReLU" for c in cols) + " | "
                      + " | ".join(f"{c} saved B/B" for c in cols[:2]) + " |")
@@ -223,7 +236,7 @@ def markdown(result: dict) -> str:
             col = "reference" if r["impl"] == "reference" else f"fast ({r['backend']})"
             table.setdefault((r["activation"], r["mode"]), {})[col] = r
         for (name, mode), cells in table.items():
-            ratios = [f"{cells[c]['ratio_to_relu']:.2f}" if c in cells else "–" for c in cols]
+            ratios = [_ratio(cells[c]) if c in cells else "–" for c in cols]
             saved = [f"{cells[c]['saved_per_input_byte']:.2f}" if c in cells else "–" for c in cols[:2]]
             lines.append(f"| {name} | {mode} | " + " | ".join(ratios) + " | " + " | ".join(saved) + " |")
         if run.get("compile_seconds"):
@@ -235,18 +248,42 @@ def markdown(result: dict) -> str:
         lines.append("")
     if result.get("compile_cost"):
         lines.append("First forward+backward in a fresh process (64×32×28×28, seconds; adact in training mode, "
-                     "then eval mode, then mix): the `compile` backend's one-off cost.")
+                     "then eval mode, then mix): each backend's one-off cost.")
         lines.append("")
         lines.append("| backend, inductor cache | import | adact (train) | adact (eval) | mix | total |")
         lines.append("| --- | --- | --- | --- | --- | --- |")
         for state, label in [("cold", "compile, cold (fresh machine)"), ("warm", "compile, warm (later process)"),
-                             ("eager", "eager (default on CPU)")]:
+                             ("native_fill", "native, empty cache (builds the kernels once per machine)"),
+                             ("native_warm", "native, filled cache (the CPU default)"),
+                             ("eager", "eager (the fallback)")]:
+            if state not in result["compile_cost"]:
+                continue
             c = result["compile_cost"][state]
             total = c["adact_train_s"] + c["adact_eval_s"] + c["mix_s"]
             lines.append(f"| {label} | {c['import_s']:.1f} | {c['adact_train_s']:.1f} | {c['adact_eval_s']:.1f} | "
                          f"{c['mix_s']:.1f} | {total:.1f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _ratio(row: dict) -> str:
+    """A ratio as the tables show it: the median, and the range over repeats when there were several."""
+    text = f"{row['ratio_to_relu']:.2f}"
+    if row.get("ratio_min") is not None and row.get("ratio_max") is not None and row["ratio_max"] > row["ratio_min"]:
+        text += f" ({row['ratio_min']:.2f}–{row['ratio_max']:.2f})"
+    return text
+
+
+def merge_repeats(runs: list[dict]) -> dict:
+    """One run from several repeats of the same measurement: median ratio per row, with its min and max."""
+    merged = dict(runs[0], repeats=len(runs), relu_ms=statistics.median(r["relu_ms"] for r in runs))
+    rows = []
+    for i, row in enumerate(runs[0]["rows"]):
+        ratios = [r["rows"][i]["ratio_to_relu"] for r in runs]
+        rows.append(dict(row, ratio_to_relu=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios),
+                         ratios=ratios, ms=statistics.median(r["rows"][i]["ms"] for r in runs)))
+    merged["rows"] = rows
+    return merged
 
 
 def update_readme(key: str, text: str, readme: Path = README) -> None:
@@ -280,7 +317,10 @@ def main(argv=None) -> None:
     parser.add_argument("--compile", action="store_true", help="also time the torch.compile fast backend")
     parser.add_argument("--compile-cost", action="store_true",
                         help="also time the compile backend's first step in fresh processes (cold and warm cache)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for activations-<device>.json")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="repeat the whole measurement; report the median ratio and its range (default 1)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="folder for activations-<device>[-t<threads>].json")
     parser.add_argument("--update-readme", action="store_true", help="only rebuild README tables from the JSON")
     args = parser.parse_args(argv)
     if args.update_readme:
@@ -299,12 +339,13 @@ def main(argv=None) -> None:
         rounds = args.rounds or (5 if args.quick else 30 if dev == "cpu" else 50)
         result = result_header()
         for dtype, shape in plan:
-            run = bench_device(device, dtype, shape, rounds, names, args.compile)
-            result["runs"].append(run)
+            repeats = [bench_device(device, dtype, shape, rounds, names, args.compile) for _ in range(args.repeats)]
+            result["runs"].append(merge_repeats(repeats))
         if args.compile_cost and dev == "cpu":
             result["compile_cost"] = compile_cost()
         print(markdown(result))
-        write_result(result, args.out, RESULTS, f"activations-{dev}", args.quick)
+        suffix = f"-t{args.threads}" if dev == "cpu" and args.threads != 1 else ""
+        write_result(result, args.out, RESULTS, f"activations-{dev}{suffix}", args.quick)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,33 @@ def test_native_matches_the_reference_in_every_shape_and_dtype(lib, backend, nam
     _close(_values(fast, x, g), _values(ref, x, g), rtol, atol)
 
 
+SINGLES = [("arelu", {}), ("asigmoid", {}), ("atanh", {}), ("pelu", {}), ("frelu", {}),
+           ("frelu", {"num_parameters": 3}), ("swish_beta", {}), ("prelu", {}), ("prelu", {"num_parameters": 3})]
+SINGLE_IDS = ["arelu", "asigmoid", "atanh", "pelu", "frelu", "frelu-per-channel", "swish_beta", "prelu",
+              "prelu-per-channel"]
+
+
+@pytest.mark.parametrize("shape", SHAPES[::2], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype,rtol,atol", [(torch.float32, 1e-5, 1e-5), (torch.float64, 1e-10, 1e-10)],
+                         ids=["float32", "float64"])
+@pytest.mark.parametrize("name,kw", SINGLES, ids=SINGLE_IDS)
+def test_native_single_activations_match_the_reference(lib, backend, name, kw, shape, dtype, rtol, atol):
+    backend("native")
+    fast, ref = _pair(name, kw, dtype)
+    x, g = _inputs(shape, dtype)
+    _close(_values(fast, x, g), _values(ref, x, g), rtol, atol)
+
+
+@pytest.mark.parametrize("name,kw", SINGLES + MIXTURES, ids=SINGLE_IDS + MIX_IDS)
+def test_the_eager_path_still_matches_the_reference(backend, name, kw):
+    """The fallback path, tested on its own now that the default CPU path is native."""
+    backend("eager")
+    fast, ref = _pair(name, kw, torch.float32)
+    fast.eval(), ref.eval()
+    x, g = _inputs((4, 3, 6, 5), torch.float32)
+    _close(_values(fast, x, g), _values(ref, x, g), 1e-5, 1e-5)
+
+
 @pytest.mark.parametrize("name,kw", MIXTURES[:3], ids=MIX_IDS[:3])
 def test_native_bfloat16_gradients_within_the_stated_tolerance(lib, backend, name, kw):
     """bfloat16 in, computed in float32, rounded to bfloat16 out: within 1.6e-2 relative (2^-6), 1e-2 absolute."""

@@ -17,3 +17,5 @@ else
   echo "      (or put the four idx .gz files in ./data/fashion-mnist/ or \$MIXACT_DATA/fashion-mnist/)"
 fi
 .venv/bin/python -c "import mixact_lib, torch; print('mixact', mixact_lib.__version__, '| torch', torch.__version__)"
+# the native CPU kernels: built here once per machine (about a minute), loaded in milliseconds afterwards
+.venv/bin/python -c "from mixact_lib.activations import fast_native as n; print('native CPU kernels:', 'ready' if n.library() else 'unavailable (' + str(n.failure()) + '), using the eager path')"

@@ -188,14 +188,64 @@ def prelu_ref(x: Tensor, params, static) -> Tensor:
     return torch.where(x >= 0, x, alpha * x)
 
 
+class _NativeSingle:
+    """The same activation as a one-pass C++ kernel (``native/single_core.h``), float32/float64 on CPU.
+
+    Parameters go in as a (4, C) matrix in the order the module passes them (unused rows zero), C = 1
+    for scalars or the channels of dim 1; float16/bfloat16 compute in float32. None for anything else.
+    """
+
+    #: kind numbers of ``native/single_core.h``
+    KINDS = {"arelu": 0, "asigmoid": 1, "atanh": 2, "pelu": 3, "frelu": 4, "swish_beta": 5, "prelu": 6}
+
+    def __init__(self, name: str):
+        self.kind = self.KINDS[name]
+
+    @staticmethod
+    def _inputs(x: Tensor, params):
+        work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        if work.dtype not in (torch.float32, torch.float64) or x.numel() >= 1 << 32:
+            return None
+        channels = 1
+        for p in params:
+            if p.numel() > 1:
+                if x.dim() < 2 or p.numel() != x.shape[1] or p.shape[1:2] != x.shape[1:2]:
+                    return None
+                channels = x.shape[1]
+        par = work.new_zeros(4, channels)
+        for k, p in enumerate(params):
+            par[k] = p.detach().reshape(-1).to(work.dtype)
+        return work.contiguous(), par
+
+    def fwd(self, x: Tensor, params, static):
+        from .fast_native import library
+
+        inputs = self._inputs(x, params)
+        return None if inputs is None else library().single_forward(*inputs, self.kind).to(x.dtype)
+
+    def bwd(self, x: Tensor, params, static, grad: Tensor, needs):
+        from .fast_native import library
+
+        inputs = self._inputs(x, params)
+        if inputs is None:
+            return None
+        work, par = inputs
+        dx, sums = library().single_backward(work, grad.to(work.dtype).contiguous(), par, self.kind)
+        out = [dx.to(x.dtype) if needs[0] else None]
+        for k, (p, need) in enumerate(zip(params, needs[1:])):
+            out.append(((sums[k].sum() if p.numel() == 1 else sums[k]).reshape(p.shape).to(p.dtype))
+                       if need else None)
+        return out
+
+
 KERNELS = {
-    "arelu": Kernel(arelu_fwd, arelu_bwd, arelu_ref),
-    "asigmoid": Kernel(asigmoid_fwd, asigmoid_bwd, asigmoid_ref),
-    "atanh": Kernel(atanh_fwd, atanh_bwd, atanh_ref),
-    "pelu": Kernel(pelu_fwd, pelu_bwd, pelu_ref),
-    "frelu": Kernel(frelu_fwd, frelu_bwd, frelu_ref),
-    "swish_beta": Kernel(swish_fwd, swish_bwd, swish_ref),
-    "prelu": Kernel(prelu_fwd, prelu_bwd, prelu_ref),
+    "arelu": Kernel(arelu_fwd, arelu_bwd, arelu_ref, native=_NativeSingle("arelu")),
+    "asigmoid": Kernel(asigmoid_fwd, asigmoid_bwd, asigmoid_ref, native=_NativeSingle("asigmoid")),
+    "atanh": Kernel(atanh_fwd, atanh_bwd, atanh_ref, native=_NativeSingle("atanh")),
+    "pelu": Kernel(pelu_fwd, pelu_bwd, pelu_ref, native=_NativeSingle("pelu")),
+    "frelu": Kernel(frelu_fwd, frelu_bwd, frelu_ref, native=_NativeSingle("frelu")),
+    "swish_beta": Kernel(swish_fwd, swish_bwd, swish_ref, native=_NativeSingle("swish_beta")),
+    "prelu": Kernel(prelu_fwd, prelu_bwd, prelu_ref, native=_NativeSingle("prelu")),
 }
 
 

@@ -81,8 +81,8 @@ template <int M, typename T>
 struct Point {
   T pos, neg, em1 = 0, s = 0, q = 0, tsp = 0, th = 0, sn = 0, cs = 0;
   inline Point(T x) {
-    pos = x > T(0) ? x : T(0);
-    neg = x < T(0) ? x : T(0);
+    pos = x <= T(0) ? T(0) : x;  // written so that NaN passes through (as torch's relu)
+    neg = x >= T(0) ? T(0) : x;
     if constexpr ((M & SMOOTH) != 0) {
       T t = exp_neg(std::abs(x));
       T inv = T(1) / (T(1) + t);

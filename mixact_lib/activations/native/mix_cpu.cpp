@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "mix_core.h"
+#include "single_core.h"
 
 namespace {
 using namespace mixact;
@@ -66,6 +67,58 @@ std::vector<torch::Tensor> mix_backward(torch::Tensor x, torch::Tensor grad, tor
   return {want_dx ? dx : torch::empty({0}, x.options()), sums.sum(0)};
 }
 
+Layout single_layout(const torch::Tensor& x, const torch::Tensor& par) {
+  TORCH_CHECK(par.dim() == 2 && par.size(0) == 4, "mixact native: single-activation parameters must be (4, C)");
+  TORCH_CHECK(x.is_contiguous() && par.is_contiguous() && par.scalar_type() == x.scalar_type(),
+              "mixact native: x and parameters must be contiguous and share a dtype");
+  int64_t C = par.size(1);
+  if (C == 1) return {1, 1, x.numel()};
+  TORCH_CHECK(x.dim() >= 2 && x.size(1) == C, "mixact native: per-channel parameters need x of shape (N, C, ...)");
+  return {x.size(0) * C, C, x.numel() / (x.size(0) * C)};
+}
+
+template <typename F>
+void kind_dispatch(int64_t kind, F&& f) {
+  switch (kind) {
+    case ARELU: f(std::integral_constant<int, ARELU>{}); break;
+    case ASIGMOID: f(std::integral_constant<int, ASIGMOID>{}); break;
+    case ATANH: f(std::integral_constant<int, ATANH>{}); break;
+    case PELU: f(std::integral_constant<int, PELU>{}); break;
+    case FRELU: f(std::integral_constant<int, FRELU>{}); break;
+    case SWISH: f(std::integral_constant<int, SWISH>{}); break;
+    case PRELU: f(std::integral_constant<int, PRELU>{}); break;
+    default: TORCH_CHECK(false, "mixact native: unknown single-activation kind ", kind);
+  }
+}
+
+torch::Tensor single_forward_op(torch::Tensor x, torch::Tensor par, int64_t kind) {
+  Layout L = single_layout(x, par);
+  auto y = torch::empty_like(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "single_forward", [&] {
+    kind_dispatch(kind, [&](auto k) {
+      single_forward_kernel<decltype(k)::value, scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
+                                                          par.data_ptr<scalar_t>(), L);
+    });
+  });
+  return y;
+}
+
+std::vector<torch::Tensor> single_backward_op(torch::Tensor x, torch::Tensor grad, torch::Tensor par, int64_t kind) {
+  Layout L = single_layout(x, par);
+  TORCH_CHECK(grad.sizes() == x.sizes() && grad.is_contiguous() && grad.scalar_type() == x.scalar_type(),
+              "mixact native: grad must be contiguous and like x");
+  auto dx = torch::empty_like(x);
+  auto sums = torch::zeros({at::get_num_threads(), 4, L.C}, x.options().dtype(torch::kFloat64));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "single_backward", [&] {
+    kind_dispatch(kind, [&](auto k) {
+      single_backward_kernel<decltype(k)::value, scalar_t>(x.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
+                                                           dx.data_ptr<scalar_t>(), par.data_ptr<scalar_t>(), L,
+                                                           sums.data_ptr<double>());
+    });
+  });
+  return {dx, sums.sum(0)};
+}
+
 torch::Tensor rrelu_codes(int64_t n, int64_t seed) {
   auto out = torch::empty({n}, torch::kInt16);
   uint32_t key = key_of(seed);
@@ -79,5 +132,7 @@ torch::Tensor rrelu_codes(int64_t n, int64_t seed) {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("mix_forward", &mix_forward, "fused mixture forward (x, coef (NF, C), feature mask, seed)");
   m.def("mix_backward", &mix_backward, "fused mixture backward: dx and per-channel coefficient sums (double)");
+  m.def("single_forward", &single_forward_op, "a single learnable activation's forward (x, params (4, C), kind)");
+  m.def("single_backward", &single_backward_op, "its backward: dx and the parameters' gradients (4, C), double");
   m.def("rrelu_codes", &rrelu_codes, "the random codes of elements 0..n-1 for a seed (for tests)");
 }

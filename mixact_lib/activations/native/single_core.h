@@ -1,0 +1,182 @@
+// Paper B's learnable activations and their baselines (fast_single.py) as one-pass CPU kernels.
+//
+// Parameters come as a (4, C) matrix, unused rows zero: C = 1 (scalars) or the channels of dim 1.
+// Backward returns dx and, fused into the same pass, the parameters' gradients sum_i g_i dy_i/dp_k
+// (16 independent lanes per row, as in mix_core.h). Exponentials use mix_core.h's exp_neg.
+//   arelu    y = max(a x + c, b x + d); a tie splits the gradient half/half (torch.maximum's rule)
+//   asigmoid y = b sigma(a x + c) + d          atanh  y = b tanh(a x + c) + d
+//   pelu     y = (a/b) x (x >= 0), a (e^{x/b} - 1) (x < 0); a, b > 0 (softplus applied by the caller)
+//   frelu    y = relu(x) + b (slope 0 at x = 0)                swish  y = x sigma(beta x)
+//   prelu    y = x (x >= 0), alpha x (x < 0): slope 1 at x = 0, as torch
+#pragma once
+#include "mix_core.h"
+
+namespace mixact {
+
+enum Kind { ARELU = 0, ASIGMOID, ATANH, PELU, FRELU, SWISH, PRELU };
+
+// sigma(u) and 1 - sigma(u) from one exp_neg(|u|)
+template <typename T>
+inline void sigmoid2(T u, T& s, T& q) {
+  T t = exp_neg(std::abs(u));
+  T inv = T(1) / (T(1) + t);
+  bool up = u >= T(0);
+  s = up ? inv : t * inv;
+  q = up ? t * inv : inv;
+}
+
+template <int K, typename T>
+inline T single_forward(T x, const T* p) {
+  if constexpr (K == ARELU) {
+    T u1 = p[0] * x + p[2], u2 = p[1] * x + p[3];
+    return u1 > u2 ? u1 : u2;
+  } else if constexpr (K == ASIGMOID) {
+    T s, q;
+    sigmoid2(p[0] * x + p[2], s, q);
+    return p[1] * s + p[3];
+  } else if constexpr (K == ATANH) {
+    T u = p[0] * x + p[2];
+    T t2 = exp_neg(T(2) * std::abs(u));
+    T a = (T(1) - t2) / (T(1) + t2);
+    return p[1] * (u >= T(0) ? a : -a) + p[3];
+  } else if constexpr (K == PELU) {
+    T e = exp_neg(x > T(0) ? T(0) : -x / p[1]);  // NaN reaches exp and passes through
+    return x >= T(0) ? p[0] / p[1] * x : p[0] * (e - T(1));
+  } else if constexpr (K == FRELU) {
+    return (x <= T(0) ? T(0) : x) + p[0];  // NaN passes through, as torch's relu
+  } else if constexpr (K == SWISH) {
+    T s, q;
+    sigmoid2(p[0] * x, s, q);
+    return x * s;
+  } else {
+    return x >= T(0) ? x : p[0] * x;
+  }
+}
+
+// dy/dx at x times g, and g * dy/dp_k in d[0..3]
+template <int K, typename T>
+inline T single_backward(T x, const T* p, T g, T* d) {
+  if constexpr (K == ARELU) {
+    T u1 = p[0] * x + p[2], u2 = p[1] * x + p[3];
+    T h = u1 > u2 ? T(1) : (u1 < u2 ? T(0) : T(0.5));
+    T gh = g * h, gl = g - gh;
+    d[0] = gh * x; d[1] = gl * x; d[2] = gh; d[3] = gl;
+    return gh * p[0] + gl * p[1];
+  } else if constexpr (K == ASIGMOID) {
+    T s, q;
+    sigmoid2(p[0] * x + p[2], s, q);
+    T gd = g * s * q * p[1];  // g b sigma'(u)
+    d[0] = gd * x; d[1] = g * s; d[2] = gd; d[3] = g;
+    return gd * p[0];
+  } else if constexpr (K == ATANH) {
+    T u = p[0] * x + p[2];
+    T t2 = exp_neg(T(2) * std::abs(u));
+    T a = (T(1) - t2) / (T(1) + t2);
+    T t = u >= T(0) ? a : -a;
+    T gd = g * (T(1) - t * t) * p[1];
+    d[0] = gd * x; d[1] = g * t; d[2] = gd; d[3] = g;
+    return gd * p[0];
+  } else if constexpr (K == PELU) {
+    bool up = x >= T(0);
+    T e = exp_neg(up ? T(0) : -x / p[1]);
+    T ge = up ? g : g * e;  // g e^{x/b} for x < 0, g for x >= 0
+    d[0] = up ? g * x / p[1] : g * (e - T(1));
+    d[1] = -ge * x * p[0] / (p[1] * p[1]);
+    d[2] = T(0); d[3] = T(0);
+    return ge * p[0] / p[1];
+  } else if constexpr (K == FRELU) {
+    d[0] = g; d[1] = T(0); d[2] = T(0); d[3] = T(0);
+    return x > T(0) ? g : T(0);
+  } else if constexpr (K == SWISH) {
+    T u = p[0] * x;
+    T s, q;
+    sigmoid2(u, s, q);
+    d[0] = g * x * x * s * q; d[1] = T(0); d[2] = T(0); d[3] = T(0);
+    return g * s * (T(1) + u * q);
+  } else {
+    bool neg = x < T(0);
+    d[0] = neg ? g * x : T(0); d[1] = T(0); d[2] = T(0); d[3] = T(0);
+    return neg ? g * p[0] : g;
+  }
+}
+
+template <int K, typename T>
+void single_forward_kernel(const T* x, T* y, const T* par, Layout L) {
+  if (L.C > 1 && L.inner == 1) {
+    MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) {
+      for (int64_t n = b; n < e; ++n) {
+#pragma omp simd
+        for (int64_t ch = 0; ch < L.C; ++ch) {
+          T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
+          y[n * L.C + ch] = single_forward<K, T>(x[n * L.C + ch], p);
+        }
+      }
+    });
+    return;
+  }
+  const int64_t len = L.C == 1 ? CHUNK : L.inner;
+  const int64_t total = L.rows * L.inner;
+  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
+  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      int64_t start = r * len, stop = std::min(start + len, total);
+      int64_t ch = L.C == 1 ? 0 : r % L.C;
+      const T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
+#pragma omp simd
+      for (int64_t i = start; i < stop; ++i) y[i] = single_forward<K, T>(x[i], p);
+    }
+  });
+}
+
+template <int K, typename T>
+void single_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layout L, double* sums) {
+  const int64_t slab = 4 * L.C;  // sums: (threads, 4, C)
+  if (L.C > 1 && L.inner == 1) {
+    MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) {
+      double* acc = sums + MIXACT_THREAD_NUM() * slab;
+      std::vector<T> part(slab, T(0));
+      T* pp = part.data();
+      for (int64_t n = b; n < e; ++n) {
+#pragma omp simd
+        for (int64_t ch = 0; ch < L.C; ++ch) {
+          T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
+          T d[4];
+          dx[n * L.C + ch] = single_backward<K, T>(x[n * L.C + ch], p, g[n * L.C + ch], d);
+          pp[ch] += d[0]; pp[L.C + ch] += d[1]; pp[2 * L.C + ch] += d[2]; pp[3 * L.C + ch] += d[3];
+        }
+      }
+      for (int64_t j = 0; j < slab; ++j) acc[j] += static_cast<double>(part[j]);
+    });
+    return;
+  }
+  const int64_t len = L.C == 1 ? CHUNK : L.inner;
+  const int64_t total = L.rows * L.inner;
+  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
+  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
+    double* acc = sums + MIXACT_THREAD_NUM() * slab;
+    for (int64_t r = b; r < e; ++r) {
+      int64_t start = r * len, stop = std::min(start + len, total);
+      int64_t ch = L.C == 1 ? 0 : r % L.C;
+      const T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
+      T lane[4][W] = {};
+      auto body = [&](int64_t i, int l) {
+        T d[4];
+        dx[i] = single_backward<K, T>(x[i], p, g[i], d);
+        lane[0][l] += d[0]; lane[1][l] += d[1]; lane[2][l] += d[2]; lane[3][l] += d[3];
+      };
+      int64_t i = start;
+      for (; i + W <= stop; i += W) {
+#pragma omp simd
+        for (int l = 0; l < W; ++l) body(i + l, l);
+      }
+      for (int l = 0; i < stop; ++i, ++l) body(i, l);
+      for (int k = 0; k < 4; ++k) {
+        T s = 0;
+        for (int l = 0; l < W; ++l) s += lane[k][l];
+        acc[k * L.C + ch] += static_cast<double>(s);
+      }
+    }
+  });
+}
+
+}  // namespace mixact

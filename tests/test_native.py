@@ -16,7 +16,8 @@ import torch
 
 from mixact_lib.activations import fast_core, fast_native, make_activation
 from mixact_lib.activations.fast_core import RandomSlopes
-from mixact_lib.activations.fast_mix import FastAdAct, FastMix
+
+from test_fast import grads as _values  # output, input gradient and every parameter gradient
 
 ALL = ["relu", "lrelu", "prelu", "rrelu", "elu", "silu", "mish", "sigmoid", "tanh", "sin"]
 # 2-D through 5-D, size-1 dimensions, sizes that are not a multiple of any vector width (8, 16)
@@ -51,16 +52,6 @@ def _pair(name, kw, dtype, seed=0):
     fast = make_activation(name, impl="fast", **kw).to(dtype)
     fast.load_state_dict(ref.state_dict())
     return fast, ref
-
-
-def _values(module, x, grad, seed=None):
-    x = x.clone().requires_grad_(True)
-    module.zero_grad(set_to_none=True)
-    if seed is not None:
-        torch.manual_seed(seed)
-    y = module(x)
-    y.backward(grad)
-    return [y.detach(), x.grad] + [p.grad for p in module.parameters()]
 
 
 def _close(a_values, b_values, rtol, atol):

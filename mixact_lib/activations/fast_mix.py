@@ -222,56 +222,42 @@ def _prepare(x: Tensor, static, start: int):
 class _NativeMix:
     """The same kernel in C++ (``native/mix_core.h``): one pass each way on CPU, float32/float64.
 
-    Coefficients go in as one (len(FEATURES), C) matrix: C = 1 when all are scalars, else the channel
-    count of dim 1 (each coefficient a scalar or a per-channel view, as :func:`mixture_basis` builds
-    them). float16/bfloat16 are computed in float32. Returns None for anything else (the caller then
-    runs the Python path).
+    Coefficients go in as one (len(FEATURES), C) matrix (:func:`.fast_native.pack`); float16/bfloat16
+    compute in float32. Returns None for anything else (the caller then runs the Python path).
     """
 
     @staticmethod
     def _inputs(x: Tensor, params, static):
+        from .fast_native import pack
+
         plan, slopes = static
-        work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        if work.dtype not in (torch.float32, torch.float64) or x.numel() >= 1 << 32:
+        packed = pack(x, params, len(FEATURES), [FEATURES.index(f) for f in plan])
+        if packed is None:
             return None
-        channels = 1
-        for c in params:
-            if c.numel() > 1:
-                if x.dim() < 2 or c.numel() != x.shape[1] or c.shape[1:2] != x.shape[1:2]:
-                    return None
-                channels = x.shape[1]
-        coef = work.new_zeros(len(FEATURES), channels)
-        for f, c in zip(plan, params):
-            coef[FEATURES.index(f)] = c.detach().reshape(-1).to(work.dtype)
         mask = sum(1 << FEATURES.index(f) for f in plan)
-        return work.contiguous(), coef, mask, (slopes.seed if slopes is not None else 0)
+        return (*packed, mask, slopes.seed if slopes is not None else 0)
 
     @classmethod
     def fwd(cls, x: Tensor, params, static):
         from .fast_native import library
 
         inputs = cls._inputs(x, params, static)
-        if inputs is None:
-            return None
-        return library().mix_forward(*inputs).to(x.dtype)
+        return None if inputs is None else library().mix_forward(*inputs).to(x.dtype)
 
     @classmethod
     def bwd(cls, x: Tensor, params, static, grad: Tensor, needs):
-        from .fast_native import library
+        from .fast_native import library, unpack_grads
 
         inputs = cls._inputs(x, params, static)
         if inputs is None:
             return None
         work, coef, mask, seed = inputs
         dx, sums = library().mix_backward(work, grad.to(work.dtype).contiguous(), coef, mask, seed, needs[0])
-        out = [dx.to(x.dtype) if needs[0] else None]
-        for f, c, need in zip(static[0], params, needs[1:]):
-            if not need or f == "zero":  # zero's coefficient is detached: it has no gradient to give
-                out.append(None)
-                continue
-            g = sums[FEATURES.index(f)]
-            out.append((g.sum() if c.numel() == 1 else g).reshape(c.shape).to(c.dtype))
-        return out
+        plan = static[0]
+        # zero's coefficient is detached: it has no gradient to give
+        wanted = [need and f != "zero" for f, need in zip(plan, needs[1:])]
+        return [dx.to(x.dtype) if needs[0] else None,
+                *unpack_grads(sums, params, [FEATURES.index(f) for f in plan], wanted)]
 
 
 MIX_KERNEL = Kernel(mix_fwd, mix_bwd, mix_ref, prepare=_prepare, native=_NativeMix)

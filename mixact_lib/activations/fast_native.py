@@ -131,6 +131,35 @@ def _suffix() -> str:
     return importlib.machinery.EXTENSION_SUFFIXES[0] if sys.platform == "win32" else ".so"
 
 
+def pack(x, params, rows: int, index) -> tuple | None:
+    """(x as a contiguous float32/float64 tensor, the parameters as one (rows, C) matrix), or None.
+
+    The native kernels take every parameter as a row of one matrix (row ``index[k]`` for ``params[k]``,
+    other rows 0): C = 1 when all are scalars, else the channel count of dim 1, each parameter then a
+    scalar or a per-channel view. float16/bfloat16 inputs are computed in float32. None where the kernels
+    cannot take the input (another dtype, 2^32 elements or more, a parameter of another shape).
+    """
+    work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    if work.dtype not in (torch.float32, torch.float64) or x.numel() >= 1 << 32:
+        return None
+    channels = 1
+    for p in params:
+        if p.numel() > 1:
+            if x.dim() < 2 or p.numel() != x.shape[1] or p.shape[1:2] != x.shape[1:2]:
+                return None
+            channels = x.shape[1]
+    matrix = work.new_zeros(rows, channels)
+    for k, p in zip(index, params):
+        matrix[k] = p.detach().reshape(-1).to(work.dtype)
+    return work.contiguous(), matrix
+
+
+def unpack_grads(sums, params, index, needs) -> list:
+    """The parameters' gradients from the kernel's (rows, C) sums: summed over C for scalars, None if not needed."""
+    return [((sums[k].sum() if p.numel() == 1 else sums[k]).reshape(p.shape).to(p.dtype)) if need else None
+            for k, p, need in zip(index, params, needs)]
+
+
 def reset() -> None:
     """Forget the loaded library and any failure (tests use it to exercise the fallback)."""
     global _lib, _failed

@@ -191,8 +191,8 @@ def prelu_ref(x: Tensor, params, static) -> Tensor:
 class _NativeSingle:
     """The same activation as a one-pass C++ kernel (``native/single_core.h``), float32/float64 on CPU.
 
-    Parameters go in as a (4, C) matrix in the order the module passes them (unused rows zero), C = 1
-    for scalars or the channels of dim 1; float16/bfloat16 compute in float32. None for anything else.
+    Parameters go in as a (4, C) matrix in the order the module passes them (unused rows zero;
+    :func:`.fast_native.pack`); float16/bfloat16 compute in float32. None for anything else.
     """
 
     #: kind numbers of ``native/single_core.h``
@@ -201,41 +201,21 @@ class _NativeSingle:
     def __init__(self, name: str):
         self.kind = self.KINDS[name]
 
-    @staticmethod
-    def _inputs(x: Tensor, params):
-        work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        if work.dtype not in (torch.float32, torch.float64) or x.numel() >= 1 << 32:
-            return None
-        channels = 1
-        for p in params:
-            if p.numel() > 1:
-                if x.dim() < 2 or p.numel() != x.shape[1] or p.shape[1:2] != x.shape[1:2]:
-                    return None
-                channels = x.shape[1]
-        par = work.new_zeros(4, channels)
-        for k, p in enumerate(params):
-            par[k] = p.detach().reshape(-1).to(work.dtype)
-        return work.contiguous(), par
-
     def fwd(self, x: Tensor, params, static):
-        from .fast_native import library
+        from .fast_native import library, pack
 
-        inputs = self._inputs(x, params)
-        return None if inputs is None else library().single_forward(*inputs, self.kind).to(x.dtype)
+        packed = pack(x, params, 4, range(len(params)))
+        return None if packed is None else library().single_forward(*packed, self.kind).to(x.dtype)
 
     def bwd(self, x: Tensor, params, static, grad: Tensor, needs):
-        from .fast_native import library
+        from .fast_native import library, pack, unpack_grads
 
-        inputs = self._inputs(x, params)
-        if inputs is None:
+        packed = pack(x, params, 4, range(len(params)))
+        if packed is None:
             return None
-        work, par = inputs
+        work, par = packed
         dx, sums = library().single_backward(work, grad.to(work.dtype).contiguous(), par, self.kind)
-        out = [dx.to(x.dtype) if needs[0] else None]
-        for k, (p, need) in enumerate(zip(params, needs[1:])):
-            out.append(((sums[k].sum() if p.numel() == 1 else sums[k]).reshape(p.shape).to(p.dtype))
-                       if need else None)
-        return out
+        return [dx.to(x.dtype) if needs[0] else None, *unpack_grads(sums, params, range(len(params)), needs[1:])]
 
 
 KERNELS = {

@@ -163,6 +163,42 @@ struct Layout {
 constexpr int64_t CHUNK = 4096;
 constexpr int W = 16;  // lanes of the backward's partial sums (a multiple of every vector width)
 
+// Calls body(start, stop, ch, tid) for every block of x, in parallel over blocks: a row of `inner`
+// elements, all of channel ch = row % C; or, when C == 1, a flat chunk of CHUNK elements (ch = 0).
+template <typename F>
+inline void for_each_block(Layout L, F&& body) {
+  const int64_t len = L.C == 1 ? CHUNK : L.inner;
+  const int64_t total = L.rows * L.inner;
+  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
+  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
+    const int64_t tid = MIXACT_THREAD_NUM();
+    for (int64_t r = b; r < e; ++r) body(r * len, std::min(r * len + len, total), L.C == 1 ? 0 : r % L.C, tid);
+  });
+}
+
+// Runs body(i, l) for i in [start, stop), l = (i - start) % W the lane whose partial sums it adds to:
+// W independent lanes vectorise as element-wise adds, where one running sum would need reassociation
+// (which compilers do only slowly under omp simd).
+template <typename F>
+inline void in_lanes(int64_t start, int64_t stop, F&& body) {
+  int64_t i = start;
+  for (; i + W <= stop; i += W) {
+#pragma omp simd
+    for (int l = 0; l < W; ++l) body(i + l, l);
+  }
+  for (int l = 0; i < stop; ++i, ++l) body(i, l);
+}
+
+// acc[j * C + ch] += the sum of lane[j]'s W partial sums, for j < R (in double across blocks)
+template <int R, typename T>
+inline void add_lanes(const T (&lane)[R][W], double* acc, int64_t C, int64_t ch) {
+  for (int j = 0; j < R; ++j) {
+    T s = 0;
+    for (int l = 0; l < W; ++l) s += lane[j][l];
+    acc[j * C + ch] += static_cast<double>(s);
+  }
+}
+
 template <int M, typename T>
 void forward_kernel(const T* x, T* y, const T* coef, Layout L, uint32_t key) {
   if (L.C > 1 && L.inner == 1) {  // (N, C): vectorise along the channels, coefficients loaded per channel
@@ -182,21 +218,14 @@ void forward_kernel(const T* x, T* y, const T* coef, Layout L, uint32_t key) {
     });
     return;
   }
-  const int64_t len = L.C == 1 ? CHUNK : L.inner;
-  const int64_t total = L.rows * L.inner;
-  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
-  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      int64_t start = r * len, stop = std::min(start + len, total);
-      T c[NF];
-      int64_t ch = L.C == 1 ? 0 : r % L.C;
-      for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
+  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t) {
+    T c[NF];
+    for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
 #pragma omp simd
-      for (int64_t i = start; i < stop; ++i) {
-        T k = 0;
-        if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(i), key);
-        y[i] = forward_one<M, T>(x[i], c, k);
-      }
+    for (int64_t i = start; i < stop; ++i) {
+      T k = 0;
+      if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(i), key);
+      y[i] = forward_one<M, T>(x[i], c, k);
     }
   });
 }
@@ -234,50 +263,29 @@ void backward_kernel(const T* x, const T* g, T* dx, const T* coef, Layout L, uin
     });
     return;
   }
-  const int64_t len = L.C == 1 ? CHUNK : L.inner;
-  const int64_t total = L.rows * L.inner;
-  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
-  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
-    double* acc = sums + MIXACT_THREAD_NUM() * slab;
-    for (int64_t r = b; r < e; ++r) {
-      int64_t start = r * len, stop = std::min(start + len, total);
-      T c[NF];
-      int64_t ch = L.C == 1 ? 0 : r % L.C;
-      for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
-      // per-lane partial sums: a reduction across lanes would need reassociation, which the compiler
-      // only does slowly under omp simd; W independent lanes vectorise as plain element-wise adds
-      T lane[9][W] = {};
-      auto body = [&](int64_t i, int l) {
-        Feats<T> f;
-        T k = 0;
-        if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(i), key);
-        T D = backward_one<M, T>(x[i], c, k, f);
-        T gi = g[i];
-        dx[i] = gi * D;
-        lane[0][l] += gi * f.pos;
-        lane[1][l] += gi * f.neg;
-        if constexpr ((M & bit(EM1)) != 0) lane[2][l] += gi * f.em1;
-        if constexpr ((M & bit(SILU)) != 0) lane[3][l] += gi * f.silu;
-        if constexpr ((M & bit(MISH)) != 0) lane[4][l] += gi * f.mish;
-        if constexpr ((M & bit(SIGMOID)) != 0) lane[5][l] += gi * f.sig;
-        if constexpr ((M & bit(TANH)) != 0) lane[6][l] += gi * f.th;
-        if constexpr ((M & bit(SIN)) != 0) lane[7][l] += gi * f.sn;
-        if constexpr ((M & bit(NOISE)) != 0) lane[8][l] += gi * f.noise;
-      };
-      int64_t i = start;
-      for (; i + W <= stop; i += W) {
-#pragma omp simd
-        for (int l = 0; l < W; ++l) body(i + l, l);
-      }
-      for (int l = 0; i < stop; ++i, ++l) body(i, l);
-      T s0 = 0, s1 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0, s9 = 0;
-      for (int l = 0; l < W; ++l) {
-        s0 += lane[0][l]; s1 += lane[1][l]; s3 += lane[2][l]; s4 += lane[3][l]; s5 += lane[4][l];
-        s6 += lane[5][l]; s7 += lane[6][l]; s8 += lane[7][l]; s9 += lane[8][l];
-      }
-      const T s[NF] = {s0, s1, T(0), s3, s4, s5, s6, s7, s8, s9};
-      for (int j = 0; j < NF; ++j) acc[j * L.C + ch] += static_cast<double>(s[j]);
-    }
+  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t tid) {
+    double* acc = sums + tid * slab;
+    T c[NF];
+    for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
+    T lane[NF][W] = {};
+    in_lanes(start, stop, [&](int64_t i, int l) {
+      Feats<T> f;
+      T k = 0;
+      if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(i), key);
+      T D = backward_one<M, T>(x[i], c, k, f);
+      T gi = g[i];
+      dx[i] = gi * D;
+      lane[POS][l] += gi * f.pos;
+      lane[NEG][l] += gi * f.neg;
+      if constexpr ((M & bit(EM1)) != 0) lane[EM1][l] += gi * f.em1;
+      if constexpr ((M & bit(SILU)) != 0) lane[SILU][l] += gi * f.silu;
+      if constexpr ((M & bit(MISH)) != 0) lane[MISH][l] += gi * f.mish;
+      if constexpr ((M & bit(SIGMOID)) != 0) lane[SIGMOID][l] += gi * f.sig;
+      if constexpr ((M & bit(TANH)) != 0) lane[TANH][l] += gi * f.th;
+      if constexpr ((M & bit(SIN)) != 0) lane[SIN][l] += gi * f.sn;
+      if constexpr ((M & bit(NOISE)) != 0) lane[NOISE][l] += gi * f.noise;
+    });
+    add_lanes<NF>(lane, acc, L.C, ch);
   });
 }
 

@@ -114,17 +114,10 @@ void single_forward_kernel(const T* x, T* y, const T* par, Layout L) {
     });
     return;
   }
-  const int64_t len = L.C == 1 ? CHUNK : L.inner;
-  const int64_t total = L.rows * L.inner;
-  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
-  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      int64_t start = r * len, stop = std::min(start + len, total);
-      int64_t ch = L.C == 1 ? 0 : r % L.C;
-      const T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
+  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t) {
+    const T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
 #pragma omp simd
-      for (int64_t i = start; i < stop; ++i) y[i] = single_forward<K, T>(x[i], p);
-    }
+    for (int64_t i = start; i < stop; ++i) y[i] = single_forward<K, T>(x[i], p);
   });
 }
 
@@ -149,33 +142,15 @@ void single_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layout 
     });
     return;
   }
-  const int64_t len = L.C == 1 ? CHUNK : L.inner;
-  const int64_t total = L.rows * L.inner;
-  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
-  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
-    double* acc = sums + MIXACT_THREAD_NUM() * slab;
-    for (int64_t r = b; r < e; ++r) {
-      int64_t start = r * len, stop = std::min(start + len, total);
-      int64_t ch = L.C == 1 ? 0 : r % L.C;
-      const T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
-      T lane[4][W] = {};
-      auto body = [&](int64_t i, int l) {
-        T d[4];
-        dx[i] = single_backward<K, T>(x[i], p, g[i], d);
-        lane[0][l] += d[0]; lane[1][l] += d[1]; lane[2][l] += d[2]; lane[3][l] += d[3];
-      };
-      int64_t i = start;
-      for (; i + W <= stop; i += W) {
-#pragma omp simd
-        for (int l = 0; l < W; ++l) body(i + l, l);
-      }
-      for (int l = 0; i < stop; ++i, ++l) body(i, l);
-      for (int k = 0; k < 4; ++k) {
-        T s = 0;
-        for (int l = 0; l < W; ++l) s += lane[k][l];
-        acc[k * L.C + ch] += static_cast<double>(s);
-      }
-    }
+  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t tid) {
+    const T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
+    T lane[4][W] = {};
+    in_lanes(start, stop, [&](int64_t i, int l) {
+      T d[4];
+      dx[i] = single_backward<K, T>(x[i], p, g[i], d);
+      lane[0][l] += d[0]; lane[1][l] += d[1]; lane[2][l] += d[2]; lane[3][l] += d[3];
+    });
+    add_lanes<4>(lane, sums + tid * slab, L.C, ch);
   });
 }
 

@@ -267,3 +267,12 @@ def test_stratified_split_keeps_class_proportions():
     assert y[held].bincount().tolist() == [13, 7, 5]  # 12.5, 7.5, 5: the tie goes to the lower class
     small = data.stratified_subset(y, 70, torch.Generator().manual_seed(0))
     assert y[small].bincount().tolist() == [25, 25, 20]  # class 2 gives all it has, the rest share
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 4, 4), (3, 2, 7)])
+def test_synthetic_dataset_stays_finite_and_unit_scaled_for_tiny_images(shape):
+    """Images under 8×8 had one-pixel prototypes with zero spread, divided by 1e-6 (values ~1e6, or NaN)."""
+    data = synthetic_dataset(200, 50, shape=shape, seed=3)
+    x = data.train.x
+    assert torch.isfinite(x).all()
+    assert 1.0 < float(x.std()) < 2.5  # unit-variance prototypes plus N(0, 1) pixel noise

@@ -151,7 +151,12 @@ def synthetic_dataset(num_train: int = 256, num_test: int = 128, num_classes: in
     g = torch.Generator().manual_seed(seed)
     low = torch.randn(num_classes, channels, max(height // 4, 1), max(width // 4, 1), generator=g)
     protos = F.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)
-    protos = protos / protos.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    # unit standard deviation per class; a prototype with no spread of its own (images under 8×8 whose
+    # low-resolution grid is one pixel, or a single pixel) takes the spread across all classes instead
+    flat = protos.flatten(1)
+    spread = flat.std(dim=1, correction=1 if flat.shape[1] > 1 else 0)
+    spread = torch.where(spread > 1e-6, spread, protos.std(correction=0).clamp_min(1e-6))
+    protos = protos / spread.view(-1, 1, 1, 1)
 
     def make(n: int) -> Split:
         y = (torch.arange(n) % num_classes)[torch.randperm(n, generator=g)]

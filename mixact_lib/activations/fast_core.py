@@ -14,8 +14,8 @@ one per intermediate. Its backward is not itself differentiable: under
 ``create_graph=True`` it differentiates ``ref`` instead, so double backward
 gives the reference's answer.
 
-Backends. ``native`` runs a kernel's C++ version (:mod:`.fast_native`, where it has one: the
-mixtures): one vectorised pass each way, built once per machine and then loaded in milliseconds.
+Backends. ``native`` runs a kernel's C++ version (:mod:`.fast_native`; every fused activation has
+one): one vectorised pass each way, built once per machine and then loaded in milliseconds.
 ``eager`` runs the hand-fused functions as they are: a few dozen
 cheap passes sharing one ``sigmoid``, no ``torch.where`` (slow on CPU), walked
 in cache-sized pieces on CPU, no compile cost. ``compile`` runs them through
@@ -70,28 +70,28 @@ def fast_backend() -> str:
     return _backend
 
 
+def _compiles_on(device_type: str) -> bool:
+    return _backend == "compile" or (_backend == "auto" and device_type != "cpu")
+
+
 def _compiles(x: Tensor) -> bool:
-    return _backend == "compile" or (_backend == "auto" and x.device.type != "cpu")
+    return _compiles_on(x.device.type)
 
 
 def _native(kernel, x: Tensor):
     """The kernel's native version when the backend and x allow it and the library loads; else None."""
-    if kernel.native is None or x.device.type != "cpu" or _backend not in ("auto", "native"):
-        return None
-    from . import fast_native
-
-    return kernel.native if fast_native.library() is not None else None
+    return kernel.native if kernel.native is not None and fast_path(x.device) == "native" else None
 
 
 def fast_path(device: str | torch.device = "cpu") -> str:
-    """What the fused mixtures actually run on ``device`` under the current backend: native, eager or compile.
+    """What the fused activations actually run on ``device`` under the current backend: native, eager or compile.
 
-    Resolving ``native`` builds or loads the library (:func:`.fast_native.library`).
+    Resolving ``native`` builds or loads the library once per process (:func:`.fast_native.library`).
     """
-    device = torch.device(device)
-    if _backend == "compile" or (_backend == "auto" and device.type != "cpu"):
+    device_type = torch.device(device).type
+    if _compiles_on(device_type):
         return "compile"
-    if _backend in ("auto", "native") and device.type == "cpu":
+    if _backend in ("auto", "native") and device_type == "cpu":
         from . import fast_native
 
         return "native" if fast_native.library() is not None else "eager"

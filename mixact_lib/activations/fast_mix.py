@@ -228,21 +228,22 @@ class _NativeMix:
 
     @staticmethod
     def _inputs(x: Tensor, params, static):
+        """(x, coefficient matrix, feature mask, RReLU seed, each parameter's row) or None."""
         from .fast_native import pack
 
         plan, slopes = static
-        packed = pack(x, params, len(FEATURES), [FEATURES.index(f) for f in plan])
+        rows = [FEATURES.index(f) for f in plan]
+        packed = pack(x, params, len(FEATURES), rows)
         if packed is None:
             return None
-        mask = sum(1 << FEATURES.index(f) for f in plan)
-        return (*packed, mask, slopes.seed if slopes is not None else 0)
+        return (*packed, sum(1 << r for r in rows), slopes.seed if slopes is not None else 0, rows)
 
     @classmethod
     def fwd(cls, x: Tensor, params, static):
         from .fast_native import library
 
         inputs = cls._inputs(x, params, static)
-        return None if inputs is None else library().mix_forward(*inputs).to(x.dtype)
+        return None if inputs is None else library().mix_forward(*inputs[:4]).to(x.dtype)
 
     @classmethod
     def bwd(cls, x: Tensor, params, static, grad: Tensor, needs):
@@ -251,13 +252,11 @@ class _NativeMix:
         inputs = cls._inputs(x, params, static)
         if inputs is None:
             return None
-        work, coef, mask, seed = inputs
-        dx, sums = library().mix_backward(work, grad.to(work.dtype).contiguous(), coef, mask, seed, needs[0])
-        plan = static[0]
+        work, coef, mask, seed, rows = inputs
+        dx, sums = library().mix_backward(work, grad.to(work.dtype).contiguous(), coef, mask, seed)
         # zero's coefficient is detached: it has no gradient to give
-        wanted = [need and f != "zero" for f, need in zip(plan, needs[1:])]
-        return [dx.to(x.dtype) if needs[0] else None,
-                *unpack_grads(sums, params, [FEATURES.index(f) for f in plan], wanted)]
+        wanted = [need and f != "zero" for f, need in zip(static[0], needs[1:])]
+        return [dx.to(x.dtype) if needs[0] else None, *unpack_grads(sums, params, rows, wanted)]
 
 
 MIX_KERNEL = Kernel(mix_fwd, mix_bwd, mix_ref, prepare=_prepare, native=_NativeMix)

@@ -199,20 +199,57 @@ inline void add_lanes(const T (&lane)[R][W], double* acc, int64_t C, int64_t ch)
   }
 }
 
+// column ch of an (R, C) row-major matrix: coefficient or parameter j of channel ch is out[j]
+template <int R, typename T>
+inline void column(const T* m, int64_t C, int64_t ch, T (&out)[R]) {
+  for (int j = 0; j < R; ++j) out[j] = m[j * C + ch];
+}
+
+// RReLU's random code for element i when the feature set has noise, else 0
+template <int M, typename T>
+inline T noise_code(int64_t i, uint32_t key) {
+  if constexpr ((M & bit(NOISE)) != 0) return code_of<T>(static_cast<uint32_t>(i), key);
+  return T(0);
+}
+
+// acc[j * stride] += g * feature j, for the features the set M sums (zero has no gradient)
+template <int M, typename T>
+inline void add_feats(T* acc, int64_t stride, T g, const Feats<T>& f) {
+  acc[POS * stride] += g * f.pos;
+  acc[NEG * stride] += g * f.neg;
+  if constexpr ((M & bit(EM1)) != 0) acc[EM1 * stride] += g * f.em1;
+  if constexpr ((M & bit(SILU)) != 0) acc[SILU * stride] += g * f.silu;
+  if constexpr ((M & bit(MISH)) != 0) acc[MISH * stride] += g * f.mish;
+  if constexpr ((M & bit(SIGMOID)) != 0) acc[SIGMOID * stride] += g * f.sig;
+  if constexpr ((M & bit(TANH)) != 0) acc[TANH * stride] += g * f.th;
+  if constexpr ((M & bit(SIN)) != 0) acc[SIN * stride] += g * f.sn;
+  if constexpr ((M & bit(NOISE)) != 0) acc[NOISE * stride] += g * f.noise;
+}
+
+// Calls body(first, last, tid) on ranges of the samples n of an (N, C) input (inner == 1), in parallel;
+// the loop over channels inside vectorises, each channel with its own coefficients.
+template <typename F>
+inline void for_each_sample(Layout L, F&& body) {
+  MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) { body(b, e, MIXACT_THREAD_NUM()); });
+}
+
+// acc[j] += part[j] (T partial sums of one thread's samples into its float64 slab)
+template <typename T>
+inline void add_part(const std::vector<T>& part, double* acc) {
+  for (size_t j = 0; j < part.size(); ++j) acc[j] += static_cast<double>(part[j]);
+}
+
 template <int M, typename T>
 void forward_kernel(const T* x, T* y, const T* coef, Layout L, uint32_t key) {
-  if (L.C > 1 && L.inner == 1) {  // (N, C): vectorise along the channels, coefficients loaded per channel
-    MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) {
-      for (int64_t n = b; n < e; ++n) {
-        const T* xr = x + n * L.C;
-        T* yr = y + n * L.C;
+  if (L.C > 1 && L.inner == 1) {
+    for_each_sample(L, [&](int64_t first, int64_t last, int64_t) {
+      for (int64_t n = first; n < last; ++n) {
 #pragma omp simd
         for (int64_t ch = 0; ch < L.C; ++ch) {
           T c[NF];
-          for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
-          T k = 0;
-          if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(n * L.C + ch), key);
-          yr[ch] = forward_one<M, T>(xr[ch], c, k);
+          column(coef, L.C, ch, c);
+          int64_t i = n * L.C + ch;
+          y[i] = forward_one<M, T>(x[i], c, noise_code<M, T>(i, key));
         }
       }
     });
@@ -220,13 +257,9 @@ void forward_kernel(const T* x, T* y, const T* coef, Layout L, uint32_t key) {
   }
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t) {
     T c[NF];
-    for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
+    column(coef, L.C, ch, c);
 #pragma omp simd
-    for (int64_t i = start; i < stop; ++i) {
-      T k = 0;
-      if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(i), key);
-      y[i] = forward_one<M, T>(x[i], c, k);
-    }
+    for (int64_t i = start; i < stop; ++i) y[i] = forward_one<M, T>(x[i], c, noise_code<M, T>(i, key));
   });
 }
 
@@ -235,57 +268,33 @@ void backward_kernel(const T* x, const T* g, T* dx, const T* coef, Layout L, uin
   // sums: (threads, NF, C) in double, one slab per thread, added up by the caller
   const int64_t slab = NF * L.C;
   if (L.C > 1 && L.inner == 1) {
-    MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) {
-      double* acc = sums + MIXACT_THREAD_NUM() * slab;
+    for_each_sample(L, [&](int64_t first, int64_t last, int64_t tid) {
       std::vector<T> part(slab, T(0));
-      for (int64_t n = b; n < e; ++n) {
-        const T* xr = x + n * L.C;
-        const T* gr = g + n * L.C;
-        T* dr = dx + n * L.C;
-        T* pp = part.data();
+      for (int64_t n = first; n < last; ++n) {
 #pragma omp simd
         for (int64_t ch = 0; ch < L.C; ++ch) {
           T c[NF];
-          for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
-          T k = 0;
-          if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(n * L.C + ch), key);
+          column(coef, L.C, ch, c);
+          int64_t i = n * L.C + ch;
           Feats<T> f;
-          T D = backward_one<M, T>(xr[ch], c, k, f);
-          T gi = gr[ch];
-          dr[ch] = gi * D;
-          pp[POS * L.C + ch] += gi * f.pos; pp[NEG * L.C + ch] += gi * f.neg; pp[EM1 * L.C + ch] += gi * f.em1;
-          pp[SILU * L.C + ch] += gi * f.silu; pp[MISH * L.C + ch] += gi * f.mish;
-          pp[SIGMOID * L.C + ch] += gi * f.sig; pp[TANH * L.C + ch] += gi * f.th; pp[SIN * L.C + ch] += gi * f.sn;
-          pp[NOISE * L.C + ch] += gi * f.noise;
+          dx[i] = g[i] * backward_one<M, T>(x[i], c, noise_code<M, T>(i, key), f);
+          add_feats<M>(part.data() + ch, L.C, g[i], f);
         }
       }
-      for (int64_t j = 0; j < slab; ++j) acc[j] += static_cast<double>(part[j]);
+      add_part(part, sums + tid * slab);
     });
     return;
   }
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t tid) {
-    double* acc = sums + tid * slab;
     T c[NF];
-    for (int j = 0; j < NF; ++j) c[j] = coef[j * L.C + ch];
+    column(coef, L.C, ch, c);
     T lane[NF][W] = {};
     in_lanes(start, stop, [&](int64_t i, int l) {
       Feats<T> f;
-      T k = 0;
-      if constexpr ((M & bit(NOISE)) != 0) k = code_of<T>(static_cast<uint32_t>(i), key);
-      T D = backward_one<M, T>(x[i], c, k, f);
-      T gi = g[i];
-      dx[i] = gi * D;
-      lane[POS][l] += gi * f.pos;
-      lane[NEG][l] += gi * f.neg;
-      if constexpr ((M & bit(EM1)) != 0) lane[EM1][l] += gi * f.em1;
-      if constexpr ((M & bit(SILU)) != 0) lane[SILU][l] += gi * f.silu;
-      if constexpr ((M & bit(MISH)) != 0) lane[MISH][l] += gi * f.mish;
-      if constexpr ((M & bit(SIGMOID)) != 0) lane[SIGMOID][l] += gi * f.sig;
-      if constexpr ((M & bit(TANH)) != 0) lane[TANH][l] += gi * f.th;
-      if constexpr ((M & bit(SIN)) != 0) lane[SIN][l] += gi * f.sn;
-      if constexpr ((M & bit(NOISE)) != 0) lane[NOISE][l] += gi * f.noise;
+      dx[i] = g[i] * backward_one<M, T>(x[i], c, noise_code<M, T>(i, key), f);
+      add_feats<M>(&lane[0][l], W, g[i], f);
     });
-    add_lanes<NF>(lane, acc, L.C, ch);
+    add_lanes<NF>(lane, sums + tid * slab, L.C, ch);
   });
 }
 

@@ -49,7 +49,7 @@ torch::Tensor mix_forward(torch::Tensor x, torch::Tensor coef, int64_t mask, int
 }
 
 std::vector<torch::Tensor> mix_backward(torch::Tensor x, torch::Tensor grad, torch::Tensor coef, int64_t mask,
-                                        int64_t seed, bool want_dx) {
+                                        int64_t seed) {
   Layout L = layout_of(x, coef);
   TORCH_CHECK(grad.sizes() == x.sizes() && grad.is_contiguous() && grad.scalar_type() == x.scalar_type(),
               "mixact native: grad must be contiguous and like x");
@@ -64,7 +64,7 @@ std::vector<torch::Tensor> mix_backward(torch::Tensor x, torch::Tensor grad, tor
                                                     coef.data_ptr<scalar_t>(), L, key, sums.data_ptr<double>());
     });
   });
-  return {want_dx ? dx : torch::empty({0}, x.options()), sums.sum(0)};
+  return {dx, sums.sum(0)};
 }
 
 Layout single_layout(const torch::Tensor& x, const torch::Tensor& par) {

@@ -103,11 +103,12 @@ inline T single_backward(T x, const T* p, T g, T* d) {
 template <int K, typename T>
 void single_forward_kernel(const T* x, T* y, const T* par, Layout L) {
   if (L.C > 1 && L.inner == 1) {
-    MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) {
-      for (int64_t n = b; n < e; ++n) {
+    for_each_sample(L, [&](int64_t first, int64_t last, int64_t) {
+      for (int64_t n = first; n < last; ++n) {
 #pragma omp simd
         for (int64_t ch = 0; ch < L.C; ++ch) {
-          T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
+          T p[4];
+          column(par, L.C, ch, p);
           y[n * L.C + ch] = single_forward<K, T>(x[n * L.C + ch], p);
         }
       }
@@ -115,7 +116,8 @@ void single_forward_kernel(const T* x, T* y, const T* par, Layout L) {
     return;
   }
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t) {
-    const T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
+    T p[4];
+    column(par, L.C, ch, p);
 #pragma omp simd
     for (int64_t i = start; i < stop; ++i) y[i] = single_forward<K, T>(x[i], p);
   });
@@ -125,25 +127,25 @@ template <int K, typename T>
 void single_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layout L, double* sums) {
   const int64_t slab = 4 * L.C;  // sums: (threads, 4, C)
   if (L.C > 1 && L.inner == 1) {
-    MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) {
-      double* acc = sums + MIXACT_THREAD_NUM() * slab;
+    for_each_sample(L, [&](int64_t first, int64_t last, int64_t tid) {
       std::vector<T> part(slab, T(0));
       T* pp = part.data();
-      for (int64_t n = b; n < e; ++n) {
+      for (int64_t n = first; n < last; ++n) {
 #pragma omp simd
         for (int64_t ch = 0; ch < L.C; ++ch) {
-          T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
-          T d[4];
+          T p[4], d[4];
+          column(par, L.C, ch, p);
           dx[n * L.C + ch] = single_backward<K, T>(x[n * L.C + ch], p, g[n * L.C + ch], d);
           pp[ch] += d[0]; pp[L.C + ch] += d[1]; pp[2 * L.C + ch] += d[2]; pp[3 * L.C + ch] += d[3];
         }
       }
-      for (int64_t j = 0; j < slab; ++j) acc[j] += static_cast<double>(part[j]);
+      add_part(part, sums + tid * slab);
     });
     return;
   }
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t tid) {
-    const T p[4] = {par[ch], par[L.C + ch], par[2 * L.C + ch], par[3 * L.C + ch]};
+    T p[4];
+    column(par, L.C, ch, p);
     T lane[4][W] = {};
     in_lanes(start, stop, [&](int64_t i, int l) {
       T d[4];

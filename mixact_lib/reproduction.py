@@ -402,7 +402,7 @@ def mcnemar_by_seed(table: pd.DataFrame, first: str, second: str, dataset: str =
     ``acc_<first>``, ``acc_<second>``, ``<first>_only`` and ``<second>_only`` (examples only that network
     gets right), ``p_value``.
     """
-    from .training.records import read_predictions
+    from .training.records import PREDICTIONS
 
     runs = protocol_runs(table, "c", dataset) if len(table) else table
     rows = []
@@ -411,8 +411,8 @@ def mcnemar_by_seed(table: pd.DataFrame, first: str, second: str, dataset: str =
         for seed, r in folders.iterrows():
             if first not in r or second not in r or pd.isna(r[first]) or pd.isna(r[second]):
                 continue
-            if read_predictions(r[first]) is None or read_predictions(r[second]) is None:
-                continue
+            if not ((Path(r[first]) / PREDICTIONS).exists() and (Path(r[second]) / PREDICTIONS).exists()):
+                continue  # made before runs saved their predictions
             c = compare_predictions(r[first], r[second], which)
             rows.append({"seed": int(seed), f"acc_{first}": c["acc_a"], f"acc_{second}": c["acc_b"],
                          f"{first}_only": c["a_only"], f"{second}_only": c["b_only"], "p_value": c["p_value"]})

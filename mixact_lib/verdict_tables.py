@@ -121,9 +121,9 @@ def difference_verdict(ci_low: float, ci_high: float, higher_is_better: bool = T
     """
     if pd.isna(ci_low) or pd.isna(ci_high):
         return TOO_FEW
-    if ci_low > 0 or ci_high < 0:
-        return BETTER if (ci_low > 0) == higher_is_better else WORSE
-    return OPEN
+    low, high = (ci_low, ci_high) if higher_is_better else (-ci_high, -ci_low)
+    # the same rule as an ordering claim "challenger is better", in this table's words
+    return {REPLICATES: BETTER, DOES_NOT: WORSE, INCONCLUSIVE: OPEN}[stats.claim_verdict(low, high, ">")]
 
 
 def difference_phrase(row, digits: int = 4, higher_is_better: bool = True, better: str = "better") -> str:

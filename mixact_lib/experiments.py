@@ -355,7 +355,7 @@ def _train_into(config: RunConfig, out: Path, config_dict: dict, *, resume: bool
         "cpu": _cpu_model(),  # CPU kernels differ between machines, and so do long runs' last digits
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the instruction set torch's kernels use
         "fast_backend": fast_backend(),  # the backend asked for (auto, native, eager, compile)
-        "fast_path": fast_path(device),  # what the fused mixtures ran on: same maths, other speed
+        "fast_path": fast_path(device),  # what the fused activations ran on: same maths, other speed
     })
     result = train(model, data, config.phases, batch_size=config.batch_size,
                    test_batch_size=config.test_batch_size, seed=config.seed, out=out,

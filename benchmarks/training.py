@@ -218,7 +218,7 @@ def targets_markdown(activations: dict, training: dict) -> str:
                     and r["impl"] == "fast" and r["backend"] == backend]
         return rows[0] if rows else None
 
-    lines = ["| target | fast, CPU default (native for mixtures) | fast (eager) | fast (compile) |",
+    lines = ["| target | fast, CPU default (native) | fast (eager) | fast (compile) |",
              "| --- | --- | --- | --- |"]
     for label, kind, sel, limit, sense in TARGETS:
         cells = []

@@ -7,6 +7,8 @@
     python benchmarks/activations.py --repeats 3     # the whole measurement three times: median and range
     python benchmarks/activations.py --threads 2     # at another thread count (file activations-cpu-t2.json)
     python benchmarks/activations.py --update-readme # rebuild benchmarks/README.md tables from the JSON
+    python benchmarks/activations.py --names pau acon_c --merge   # time only these; replace their rows in the JSON
+    python benchmarks/activations.py --reduction-error --names    # only the rational backward's float32 sum error
 
 Timing: every (activation, implementation) pair and the ReLU baseline run once
 per round, in a shuffled order, for many rounds; the figure is the median time
@@ -239,6 +241,9 @@ def markdown(result: dict) -> str:
             ratios = [_ratio(cells[c]) if c in cells else "–" for c in cols]
             saved = [f"{cells[c]['saved_per_input_byte']:.2f}" if c in cells else "–" for c in cols[:2]]
             lines.append(f"| {name} | {mode} | " + " | ".join(ratios) + " | " + " | ".join(saved) + " |")
+        if run.get("merged"):
+            lines.append("")
+            lines += _merged_notes(run)[:-1]
         if run.get("compile_seconds"):
             total = sum(run["compile_seconds"].values())
             lines.append("")
@@ -264,6 +269,70 @@ def markdown(result: dict) -> str:
                          f"{c['mix_s']:.1f} | {total:.1f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _merged_notes(run: dict) -> list[str]:
+    """A sentence per later run merged into this one (``--merge``): which rows, when, against which ReLU."""
+    lines = []
+    for m in run.get("merged", []):
+        lines.append(f"Rows of {', '.join(m['names'])}: measured later ({m['date']}), in a run of their own with "
+                     f"{m['threads']} thread(s), median of {m['rounds']} rounds, repeated {m['repeats']}×; "
+                     f"each ratio is to that run's own ReLU ({m['relu_ms']:.2f} ms)"
+                     + (f"; its `compile` backend compiled for {sum(m['compile_seconds'].values()):.1f} s — "
+                        + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(m["compile_seconds"].items()))
+                        if m.get("compile_seconds") else "") + ".")
+        lines.append("")
+    return lines
+
+
+def merge_into(old: dict, new: dict, names: list[str]) -> dict:
+    """``old`` with the rows of ``names`` replaced by ``new``'s (runs matched by device, dtype and shape).
+
+    Ratios stay within-run: a merged row is a ratio to the ReLU of the run it was measured in, recorded
+    under the run's ``merged`` list (the README says so under the table).
+    """
+    out = dict(old, runs=[])
+    for run in old["runs"]:
+        match = next((r for r in new["runs"] if (r["device"], r["dtype"], r["shape"]) ==
+                      (run["device"], run["dtype"], run["shape"])), None)
+        if match is None:
+            out["runs"].append(run)
+            continue
+        rows = [r for r in run["rows"] if r["activation"] not in names]
+        rows += [dict(r, relu_ms=match["relu_ms"]) for r in match["rows"] if r["activation"] in names]
+        merged = [m for m in run.get("merged", []) if not set(m["names"]) <= set(names)]
+        merged.append({"names": list(names), "date": new["date"], "relu_ms": match["relu_ms"],
+                       "rounds": match["rounds"], "repeats": match.get("repeats", 1), "threads": match["threads"]})
+        merged[-1]["compile_seconds"] = match.get("compile_seconds", {})
+        out["runs"].append(dict(run, rows=rows, merged=merged))
+    for key in ("reduction_error",):
+        if key in new:
+            out[key] = new[key]
+    return out
+
+
+def reduction_error_table() -> dict:
+    """The rational backward's float32 coefficient-gradient error (``fast_rational.reduction_error``) per layout."""
+    from mixact_lib.activations.fast_rational import reduction_error
+
+    shape = (64, 32, 28, 28)
+    fast_core.set_fast_backend("native")
+    try:
+        cases = {"one set (pau)": 1, "8 groups (kat_rational)": 8, "one set per channel (32 groups)": 32}
+        errors = {label: reduction_error(shape, groups=groups) for label, groups in cases.items()}
+    finally:
+        fast_core.set_fast_backend("auto")
+    return {"shape": list(shape), "path": fast_core.fast_path("cpu"), "errors": errors}
+
+
+def reduction_markdown(table: dict) -> str:
+    shape = "×".join(map(str, table["shape"]))
+    lines = [f"Float32 coefficient gradients of the fused rational backward ({table['path']} path), against the "
+             f"same sums in float64 on the same float32 input ({shape}, standard normal input and upstream "
+             "gradient, default leaky-ReLU init): max over coefficients of |error| / Σ|g·∂y/∂c|.", "",
+             "| coefficient layout | max relative error |", "| --- | --- |"]
+    lines += [f"| {label} | {err:.1e} |" for label, err in table["errors"].items()]
+    return "\n".join(lines) + "\n"
 
 
 def _ratio(row: dict) -> str:
@@ -298,8 +367,12 @@ def update_readme(key: str, text: str, readme: Path = README) -> None:
 def readme_from_json() -> None:
     for path in sorted(RESULTS.glob("activations-*.json")):
         key = path.stem  # activations-cpu, activations-cuda
-        update_readme(key, markdown(json.loads(path.read_text())))
+        result = json.loads(path.read_text())
+        update_readme(key, markdown(result))
         print(f"updated {README.name} block {key} from {path.relative_to(ROOT)}")
+        if "reduction_error" in result:
+            update_readme("reduction-error", reduction_markdown(result["reduction_error"]))
+            print(f"updated {README.name} block reduction-error from {path.relative_to(ROOT)}")
 
 
 def main(argv=None) -> None:
@@ -313,7 +386,8 @@ def main(argv=None) -> None:
     parser.add_argument("--shape", type=int, nargs="+", default=[64, 32, 28, 28], help="CPU tensor shape")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads (default 1: on a shared 2-core box, 2 threads time the neighbours)")
-    parser.add_argument("--names", nargs="+", default=None, help="activations to time (default: all)")
+    parser.add_argument("--names", nargs="*", default=None,
+                        help="activations to time (default: all; none at all: only --reduction-error)")
     parser.add_argument("--compile", action="store_true", help="also time the torch.compile fast backend")
     parser.add_argument("--compile-cost", action="store_true",
                         help="also time the compile backend's first step in fresh processes (cold and warm cache)")
@@ -322,11 +396,17 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help="folder for activations-<device>[-t<threads>].json")
     parser.add_argument("--update-readme", action="store_true", help="only rebuild README tables from the JSON")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the JSON's other activations: replace only the rows of --names (needs --names)")
+    parser.add_argument("--reduction-error", action="store_true",
+                        help="also measure the rational backward's float32 reduction error (CPU JSON and README)")
     args = parser.parse_args(argv)
     if args.update_readme:
         return readme_from_json()
+    if args.merge and not args.names:
+        parser.error("--merge replaces the rows of the activations given with --names; give --names")
     torch.set_num_threads(args.threads)
-    names = args.names or available_activations()
+    names = available_activations() if args.names is None else args.names
     devices = devices_for(args.device)
     for dev in devices:
         device = torch.device(dev)
@@ -339,13 +419,22 @@ def main(argv=None) -> None:
         rounds = args.rounds or (5 if args.quick else 30 if dev == "cpu" else 50)
         result = result_header()
         for dtype, shape in plan:
+            if not names:  # --names with no names: only the extra measurements below
+                break
             repeats = [bench_device(device, dtype, shape, rounds, names, args.compile) for _ in range(args.repeats)]
             result["runs"].append(merge_repeats(repeats))
         if args.compile_cost and dev == "cpu":
             result["compile_cost"] = compile_cost()
+        if args.reduction_error and dev == "cpu":
+            result["reduction_error"] = reduction_error_table()
+            print(reduction_markdown(result["reduction_error"]))
         print(markdown(result))
         suffix = f"-t{args.threads}" if dev == "cpu" and args.threads != 1 else ""
-        write_result(result, args.out, RESULTS, f"activations-{dev}{suffix}", args.quick)
+        name = f"activations-{dev}{suffix}"
+        existing = args.out / f"{name}.json"
+        if (args.merge or not names) and existing.exists():
+            result = merge_into(json.loads(existing.read_text()), result, names)
+        write_result(result, args.out, RESULTS, name, args.quick)
 
 
 if __name__ == "__main__":

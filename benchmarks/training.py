@@ -5,6 +5,7 @@
     python benchmarks/training.py --compile        # add the torch.compile fast backend
     python benchmarks/training.py --repeats 3      # the whole measurement three times: median and range
     python benchmarks/training.py --update-readme  # rebuild benchmarks/README.md tables from the JSON
+    python benchmarks/training.py --names pau --merge   # time only these (with the ReLU twins); replace their rows
 
 A step is a full training step on an in-memory random batch (batch 64):
 forward, cross-entropy, backward, AdamW update. Each round times one step of
@@ -38,7 +39,7 @@ from mixact_lib.models import build_model  # noqa: E402
 RESULTS = ROOT / "results" / "bench"
 #: (net, its paper's learnable activation(s)); every net is also timed with ReLU, its twin
 NETS = {
-    "paper_c_convnet": ["adact"],
+    "paper_c_convnet": ["adact", "pau", "kat_rational", "acon_c"],  # issue 19's three: every width divides by 8
     "paper_a_net": ["mix"],
 }
 
@@ -150,6 +151,12 @@ def markdown(result: dict) -> str:
             if cuda:
                 line += f" {r['peak_memory_mb']:.0f} | {r['memory_vs_relu']:.2f} |"
             lines.append(line)
+        for m in run.get("merged", []):
+            twins = ", ".join(f"{net} {ms:.1f} ms" for net, ms in m["twin_step_ms"].items())
+            lines.append("")
+            lines.append(f"Rows of {', '.join(m['names'])}: measured later ({m['date']}), in a run of their own with "
+                         f"{m['threads']} thread(s), median of {m['rounds']} rounds, repeated {m['repeats']}×; "
+                         f"× ReLU twin is to that run's own twin step ({twins}).")
         if run.get("compile_seconds"):
             lines.append("")
             lines.append(f"Compile time of the `compile` backend in this process ({run.get('inductor_cache', '?')} "
@@ -163,6 +170,27 @@ def _span(row: dict, key: str) -> str:
     text = f"{row[key]:.2f}"
     lo, hi = row.get(key + "_min"), row.get(key + "_max")
     return text + (f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi is not None and hi > lo else "")
+
+
+def merge_into(old: dict, new: dict, names: list[str]) -> dict:
+    """``old`` with the rows of ``names`` replaced by ``new``'s; each keeps its ratio to its own run's ReLU twin."""
+    out = dict(old, runs=[])
+    for run in old["runs"]:
+        match = next((r for r in new["runs"] if r["device"] == run["device"]), None)
+        if match is None:
+            out["runs"].append(run)
+            continue
+        twins = {r["net"]: r["step_ms"] for r in match["rows"] if r["activation"] == "relu"}
+        rows = [r for r in run["rows"] if r["activation"] not in names]
+        for r in match["rows"]:
+            if r["activation"] in names:
+                at = max(i for i, old_row in enumerate(rows) if old_row["net"] == r["net"]) + 1  # after its net's rows
+                rows.insert(at, dict(r, twin_step_ms=twins[r["net"]]))
+        merged = [m for m in run.get("merged", []) if not set(m["names"]) <= set(names)]
+        merged.append({"names": list(names), "date": new["date"], "twin_step_ms": twins, "rounds": match["rounds"],
+                       "repeats": match.get("repeats", 1), "threads": match["threads"]})
+        out["runs"].append(dict(run, rows=rows, merged=merged))
+    return out
 
 
 def merge_repeats(runs: list[dict]) -> dict:
@@ -186,6 +214,8 @@ TARGETS = [
     ("mix (relu/tanh/sin) forward+backward ≤ 3× ReLU", "activations", ("mix", "train"), 3.0, "max"),
     *[(f"{name} forward+backward ≤ 2× ReLU", "activations", (name, "train"), 2.0, "max")
       for name in ("arelu", "asigmoid", "atanh", "prelu", "swish_beta", "pelu", "frelu")],
+    *[(f"{name} forward+backward ≤ 3× ReLU (issue 19)", "activations", (name, "train"), 3.0, "max")
+      for name in ("pau", "kat_rational", "acon_c")],
     ("saved for backward ≤ 1 input-sized tensor (worst fast activation, B/B)", "saved", None, 1.01, "max"),
     ("paper C ConvNet + adact training throughput ≥ 0.85× ReLU twin", "training", ("paper_c_convnet", "adact"),
      0.85, "min"),
@@ -243,7 +273,15 @@ def main(argv=None) -> None:
                         help="repeat the whole measurement; report the median ratio and its range (default 1)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for training-<device>[-t<threads>].json")
     parser.add_argument("--update-readme", action="store_true", help="only rebuild README tables from the JSON")
+    parser.add_argument("--names", nargs="+", default=None,
+                        help="time only these activations (with each net's ReLU twin); default: every one in NETS")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the JSON's other rows: replace only the rows of --names (needs --names)")
     args = parser.parse_args(argv)
+    if args.merge and not args.names:
+        parser.error("--merge replaces the rows of the activations given with --names; give --names")
+    nets = {net: [a for a in acts if args.names is None or a in args.names] for net, acts in NETS.items()}
+    nets = {net: acts for net, acts in nets.items() if acts}
     if args.update_readme:
         for path in sorted(RESULTS.glob("training-*.json")):
             update_readme(path.stem, markdown(json.loads(path.read_text())))
@@ -259,11 +297,14 @@ def main(argv=None) -> None:
         device = torch.device(dev)
         rounds = args.rounds or (2 if args.quick else 15 if dev == "cpu" else 30)
         result = result_header()
-        result["runs"].append(merge_repeats([bench_device(device, rounds, NETS, args.compile)
+        result["runs"].append(merge_repeats([bench_device(device, rounds, nets, args.compile)
                                              for _ in range(args.repeats)]))
         print(markdown(result))
         suffix = f"-t{args.threads}" if dev == "cpu" and args.threads != 1 else ""
-        write_result(result, args.out, RESULTS, f"training-{dev}{suffix}", args.quick)
+        name = f"training-{dev}{suffix}"
+        if args.merge and (args.out / f"{name}.json").exists():
+            result = merge_into(json.loads((args.out / f"{name}.json").read_text()), result, args.names)
+        write_result(result, args.out, RESULTS, name, args.quick)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ CASES = [
     ("swish_beta", "swish_beta", {}),
     ("prelu", "prelu", {}),
     ("prelu-per-channel", "prelu", {"num_parameters": C}),
+    ("acon_c", "acon_c", {}),
+    ("acon_c-per-channel", "acon_c", {"num_parameters": C}),
+    # pau and kat_rational: tests/test_rational.py (their float32 values at |x| = 100 need a float64 truth)
     ("mix", "mix", {}),
     ("mix-abs", "mix", {"norm": "abs"}),
     ("mix-square", "mix", {"norm": "square"}),
@@ -252,7 +255,8 @@ def test_registry_picks_fast_by_default_and_reference_on_request():
         assert type(make_activation("adact")) is AdAct
         assert type(make_activation("arelu")).__name__ == "AReLU"
     assert type(make_activation("adact")) is FastAdAct
-    for name in ["mix", "adact", "arelu", "asigmoid", "atanh", "pelu", "frelu", "swish_beta", "prelu"]:
+    for name in ["mix", "adact", "arelu", "asigmoid", "atanh", "pelu", "frelu", "swish_beta", "prelu", "acon_c", "pau",
+                 "kat_rational"]:
         assert has_fast(name)
 
 

@@ -29,10 +29,12 @@ from pathlib import Path
 
 import torch
 
-#: the registry names whose fused kernel has a native version: the mixtures (``fast_mix``) and the single
-#: learnable activations (``fast_single``)
-ACTIVATIONS = ("mix", "adact", "arelu", "asigmoid", "atanh", "pelu", "frelu", "swish_beta", "prelu")
-SOURCES = tuple(Path(__file__).parent / "native" / name for name in ("mix_cpu.cpp", "mix_core.h", "single_core.h"))
+#: the registry names whose fused kernel has a native version: the mixtures (``fast_mix``), the single
+#: learnable activations (``fast_single``) and the rational ones (``fast_rational``, degrees (5, 4) only)
+ACTIVATIONS = ("mix", "adact", "arelu", "asigmoid", "atanh", "pelu", "frelu", "swish_beta", "prelu", "acon_c",
+               "pau", "kat_rational")
+SOURCES = tuple(Path(__file__).parent / "native" / name
+                for name in ("mix_cpu.cpp", "mix_core.h", "single_core.h", "rational_core.h"))
 #: compiler flags per torch CPU capability (``torch.backends.cpu.get_cpu_capability()``)
 ISA_FLAGS = {"AVX512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"],
              "AVX2": ["-mavx2", "-mfma"]}

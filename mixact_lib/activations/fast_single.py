@@ -1,4 +1,4 @@
-"""Fused single learnable activations (paper B's three and its baselines), saving only x.
+"""Fused single learnable activations (paper B's three, its baselines, ACON-C), saving only x.
 
 Each activation: ``*_fwd``, ``*_bwd`` (analytic gradients: the parameter ones are
 reductions over the input), ``*_ref`` (plain torch, for double backward) and a
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .fast_core import Kernel, channel_view, fused_apply, fused_ok, reduce_to, total
-from .learnable import PELU, AReLU, ASigmoid, ATanh, FReLU, PReLU, SwishBeta
+from .learnable import ACONC, PELU, AReLU, ASigmoid, ATanh, FReLU, PReLU, SwishBeta
 from .registry import register_fast
 
 _aten = torch.ops.aten
@@ -188,6 +188,36 @@ def prelu_ref(x: Tensor, params, static) -> Tensor:
     return torch.where(x >= 0, x, alpha * x)
 
 
+# ------------------------------------------------------------------------ ACON-C
+# y = d·x·σ(β·d·x) + p2·x, d = p1 − p2. With u = β·d·x, s = σ(u) and h = x·s·(1 + u(1 − s)):
+# ∂y/∂x = d·s·(1 + u(1 − s)) + p2,  ∂y/∂p1 = h,  ∂y/∂p2 = x − h,  ∂y/∂β = d²·x²·s(1 − s)
+
+
+def acon_fwd(x: Tensor, params, static) -> Tensor:
+    p1, p2, beta = params
+    d = p1 - p2
+    return torch.mul(x, beta * d).sigmoid_().mul_(x).mul_(d).addcmul_(x, p2)
+
+
+def acon_bwd(x: Tensor, params, static, grad: Tensor, needs):
+    p1, p2, beta = params
+    d = p1 - p2
+    u = x * (beta * d)
+    gs = _aten.silu_backward(grad, u)  # g·s·(1 + u(1 − s)): the SiLU derivative at u
+    dx = torch.mul(gs, d).addcmul_(grad, p2) if needs[0] else None
+    gh = reduce_to(gs, x, p1) if needs[1] or needs[2] else None  # Σ g·h
+    dp2 = reduce_to(grad, x, p2).sub_(gh) if needs[2] else None
+    dbeta = None
+    if needs[3]:  # Σ g·d²·x²·σ'(u)
+        dbeta = reduce_to(_aten.sigmoid_backward(grad * x, u.sigmoid_()), x, beta).mul_(d * d)
+    return dx, gh if needs[1] else None, dp2, dbeta
+
+
+def acon_ref(x: Tensor, params, static) -> Tensor:
+    p1, p2, beta = params
+    return (p1 - p2) * x * torch.sigmoid(beta * (p1 - p2) * x) + p2 * x
+
+
 class _NativeSingle:
     """The same activation as a one-pass C++ kernel (``native/single_core.h``), float32/float64 on CPU.
 
@@ -196,7 +226,7 @@ class _NativeSingle:
     """
 
     #: kind numbers of ``native/single_core.h``
-    KINDS = {"arelu": 0, "asigmoid": 1, "atanh": 2, "pelu": 3, "frelu": 4, "swish_beta": 5, "prelu": 6}
+    KINDS = {"arelu": 0, "asigmoid": 1, "atanh": 2, "pelu": 3, "frelu": 4, "swish_beta": 5, "prelu": 6, "acon_c": 7}
 
     def __init__(self, name: str):
         self.kind = self.KINDS[name]
@@ -226,6 +256,7 @@ KERNELS = {
     "frelu": Kernel(frelu_fwd, frelu_bwd, frelu_ref, native=_NativeSingle("frelu")),
     "swish_beta": Kernel(swish_fwd, swish_bwd, swish_ref, native=_NativeSingle("swish_beta")),
     "prelu": Kernel(prelu_fwd, prelu_bwd, prelu_ref, native=_NativeSingle("prelu")),
+    "acon_c": Kernel(acon_fwd, acon_bwd, acon_ref, native=_NativeSingle("acon_c")),
 }
 
 
@@ -281,6 +312,14 @@ class FastPReLU(PReLU):
         return fused_apply(KERNELS["prelu"], None, x, channel_view(self.weight, x.dim()))
 
 
+class FastACONC(ACONC):
+    def forward(self, x: Tensor) -> Tensor:
+        if not fused_ok(x):
+            return super().forward(x)
+        params = (channel_view(p, x.dim()) for p in (self.p1, self.p2, self.beta))
+        return fused_apply(KERNELS["acon_c"], None, x, *params)
+
+
 FAST_SINGLE = {
     "arelu": FastAReLU,
     "asigmoid": FastASigmoid,
@@ -289,6 +328,7 @@ FAST_SINGLE = {
     "frelu": FastFReLU,
     "swish_beta": FastSwishBeta,
     "prelu": FastPReLU,
+    "acon_c": FastACONC,
 }
 
 for _name, _cls in FAST_SINGLE.items():

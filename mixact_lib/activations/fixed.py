@@ -20,6 +20,9 @@ class Activation(nn.Module):
 
     #: registry name; set by each subclass
     name: str = "activation"
+    #: what kind of activation it is, and the paper (and equation) it comes from: :func:`registry_table`
+    family: str = ""
+    source: str = ""
 
     def describe(self) -> dict:
         return {}
@@ -33,6 +36,8 @@ class ReLU(Activation):
     """ReLU(x) = max(0, x)  (paper A eq. 6; paper B eq. 4)."""
 
     name = "relu"
+    family = "fixed"
+    source = "Nair & Hinton 2010; paper A eq. 6"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
@@ -42,6 +47,8 @@ class Tanh(Activation):
     """tanh(x) = (e^x − e^−x)/(e^x + e^−x)  (paper A eq. 7; paper B eq. 3)."""
 
     name = "tanh"
+    family = "fixed"
+    source = "classic; paper A eq. 7"
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.tanh(x)
@@ -51,6 +58,8 @@ class Sin(Activation):
     """sin(x)  (paper A eq. 8)."""
 
     name = "sin"
+    family = "fixed"
+    source = "classic; paper A eq. 8"
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.sin(x)
@@ -60,6 +69,8 @@ class Sigmoid(Activation):
     """σ(x) = 1/(1 + e^−x)  (paper B eq. 1)."""
 
     name = "sigmoid"
+    family = "fixed"
+    source = "classic; paper B eq. 1"
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.sigmoid(x)
@@ -69,6 +80,8 @@ class LReLU(Activation):
     """Leaky ReLU: x for x ≥ 0, s·x otherwise, fixed slope s (Maas 2013; paper C member)."""
 
     name = "lrelu"
+    family = "fixed"
+    source = "Maas et al. 2013"
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
@@ -85,6 +98,8 @@ class ELU(Activation):
     """ELU: x for x > 0, α·(e^x − 1) otherwise (Clevert 2016; paper C member)."""
 
     name = "elu"
+    family = "fixed"
+    source = "Clevert et al. 2016"
 
     def __init__(self, alpha: float = 1.0):
         super().__init__()
@@ -101,6 +116,8 @@ class SiLU(Activation):
     """SiLU / Swish-1: x·σ(x) (Elfwing 2017, Ramachandran 2017; paper C member)."""
 
     name = "silu"
+    family = "fixed"
+    source = "Elfwing et al. 2017; Ramachandran et al. 2017"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.silu(x)
@@ -110,6 +127,8 @@ class Mish(Activation):
     """Mish: x·tanh(softplus(x)) (Misra 2020; paper C member)."""
 
     name = "mish"
+    family = "fixed"
+    source = "Misra 2020"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.mish(x)
@@ -123,6 +142,8 @@ class RReLU(Activation):
     """
 
     name = "rrelu"
+    family = "fixed (random in training)"
+    source = "Xu et al. 2015"
 
     def __init__(self, lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0):
         super().__init__()

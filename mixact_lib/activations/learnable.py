@@ -39,6 +39,8 @@ class PReLU(Activation):
     """
 
     name = "prelu"
+    family = "learnable slope"
+    source = "He et al. 2015"
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25):
         super().__init__()
@@ -57,6 +59,8 @@ class SwishBeta(Activation):
     """Swish with learnable β: x·σ(β·x) (Ramachandran 2017; paper B baseline "Swish")."""
 
     name = "swish_beta"
+    family = "learnable slope"
+    source = "Ramachandran et al. 2017"
 
     def __init__(self, beta: float = 1.0):
         super().__init__()
@@ -84,6 +88,8 @@ class PELU(Activation):
     """
 
     name = "pelu"
+    family = "learnable slope"
+    source = "Trottier et al. 2017"
 
     def __init__(self, a: float = 1.0, b: float = 1.0):
         super().__init__()
@@ -113,6 +119,8 @@ class FReLU(Activation):
     """
 
     name = "frelu"
+    family = "learnable shift"
+    source = "Qiu et al. 2018"
 
     def __init__(self, b: float = 0.0, num_parameters: int = 1):
         super().__init__()
@@ -152,6 +160,8 @@ class ASigmoid(_AffineWrapped):
     """ASigmoid(z) = b·σ(a·z + c) + d  (paper B eq. 10). Init a=1, b=1, c=d=0 → σ."""
 
     name = "asigmoid"
+    family = "learnable affine (paper B)"
+    source = "Hu et al. (paper B) eq. 10"
     f = staticmethod(torch.sigmoid)
 
 
@@ -159,6 +169,8 @@ class ATanh(_AffineWrapped):
     """ATanh(z) = b·tanh(a·z + c) + d  (paper B eq. 11). Init a=1, b=1, c=d=0 → tanh."""
 
     name = "atanh"
+    family = "learnable affine (paper B)"
+    source = "Hu et al. (paper B) eq. 11"
     f = staticmethod(torch.tanh)
 
 
@@ -174,6 +186,8 @@ class AReLU(Activation):
     """
 
     name = "arelu"
+    family = "learnable affine (paper B)"
+    source = "Hu et al. (paper B) eq. 12"
 
     def __init__(self, a: float = 1.0, b: float = 0.0, c: float = 0.0, d: float = 0.0):
         super().__init__()
@@ -191,6 +205,41 @@ class AReLU(Activation):
         return {k: _values(getattr(self, k)) for k in "abcd"}
 
 
+class ACONC(Activation):
+    """ACON-C (Ma et al., *Activate or Not: Learning Customized Activation*, CVPR 2021):
+
+        y = (p1 − p2)·x·σ(β(p1 − p2)x) + p2·x
+
+    a smooth switch between the linear functions p1·x (β(p1 − p2)x → +∞) and p2·x (→ −∞); β sets how
+    sharp. ``num_parameters`` = C learns p1, p2, β per channel (dim 1), as the paper does; the default 1
+    shares them across the layer (the registry does not know a site's channel count; ``build_model``'s
+    ``per_channel=True`` fills it in). Init p1 = 1, p2 = 0, β = 1: the function starts as SiLU,
+    every parameter with a non-zero gradient (p1 = 1, p2 = 0 is the paper's ACON-A, Swish). (The authors'
+    code draws p1, p2 ~ N(0, 1) per channel instead; pass ``p1``/``p2`` to start elsewhere.)
+    """
+
+    name = "acon_c"
+    family = "learnable switch"
+    source = "Ma et al. 2021 (CVPR), ACON-C"
+
+    def __init__(self, num_parameters: int = 1, p1: float = 1.0, p2: float = 0.0, beta: float = 1.0):
+        super().__init__()
+        if num_parameters < 1:
+            raise ValueError(f"acon_c needs num_parameters >= 1, got {num_parameters}")
+        size = (int(num_parameters),)
+        self.p1 = nn.Parameter(torch.full(size, float(p1)))
+        self.p2 = nn.Parameter(torch.full(size, float(p2)))
+        self.beta = nn.Parameter(torch.full(size, float(beta)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        p1, p2, beta = (_channel_view(p, x) for p in (self.p1, self.p2, self.beta))
+        d = p1 - p2
+        return d * x * torch.sigmoid(beta * d * x) + p2 * x
+
+    def describe(self) -> dict:
+        return {k: _values(getattr(self, k)) for k in ("p1", "p2", "beta")}
+
+
 LEARNABLE_ACTIVATIONS: dict[str, type[Activation]] = {
-    cls.name: cls for cls in (PReLU, SwishBeta, PELU, FReLU, ASigmoid, ATanh, AReLU)
+    cls.name: cls for cls in (PReLU, SwishBeta, PELU, FReLU, ASigmoid, ATanh, AReLU, ACONC)
 }

@@ -72,6 +72,8 @@ class Mix(Activation):
     """
 
     name = "mix"
+    family = "mixture"
+    source = "paper A eq. 10"
 
     def __init__(
         self,
@@ -173,6 +175,8 @@ class AdAct(Mix):
     """
 
     name = "adact"
+    family = "mixture"
+    source = "Maiti (paper C) §2"
 
     def __init__(
         self,

@@ -14,9 +14,11 @@ from collections.abc import Mapping
 
 from .fixed import FIXED_ACTIVATIONS, Activation
 from .learnable import LEARNABLE_ACTIVATIONS
+from .rational import RATIONAL_ACTIVATIONS
 
 #: every activation that is not a mixture, by canonical name: the classes a mixture's members come from
-SINGLE_ACTIVATIONS: dict[str, type[Activation]] = {**FIXED_ACTIVATIONS, **LEARNABLE_ACTIVATIONS}
+SINGLE_ACTIVATIONS: dict[str, type[Activation]] = {**FIXED_ACTIVATIONS, **LEARNABLE_ACTIVATIONS,
+                                                   **RATIONAL_ACTIVATIONS}
 
 ALIASES: dict[str, str] = {}
 for _alias, _target in {
@@ -28,6 +30,13 @@ for _alias, _target in {
     "adaptive_sigmoid": "asigmoid",
     "adaptive_tanh": "atanh",
     "adaptive_relu": "arelu",
+    "aconc": "acon_c",  # "acon-c" needs no alias: "-" reads as "_"
+    "rational": "pau",
+    "pade": "pau",
+    "safe_pau": "pau",
+    "group_rational": "kat_rational",
+    "kat": "kat_rational",
+    "kat_group": "kat_rational",  # the class name in KAT's code
 }.items():
     ALIASES.setdefault(_alias, _target)
 

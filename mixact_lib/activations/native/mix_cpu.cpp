@@ -19,6 +19,7 @@
 
 #include "mix_core.h"
 #include "single_core.h"
+#include "rational_core.h"
 
 namespace {
 using namespace mixact;
@@ -87,6 +88,7 @@ void kind_dispatch(int64_t kind, F&& f) {
     case FRELU: f(std::integral_constant<int, FRELU>{}); break;
     case SWISH: f(std::integral_constant<int, SWISH>{}); break;
     case PRELU: f(std::integral_constant<int, PRELU>{}); break;
+    case ACONC: f(std::integral_constant<int, ACONC>{}); break;
     default: TORCH_CHECK(false, "mixact native: unknown single-activation kind ", kind);
   }
 }
@@ -119,6 +121,50 @@ std::vector<torch::Tensor> single_backward_op(torch::Tensor x, torch::Tensor gra
   return {dx, sums.sum(0)};
 }
 
+Layout rational_layout(const torch::Tensor& x, const torch::Tensor& par, int64_t m, int64_t n) {
+  TORCH_CHECK(par.dim() == 2 && par.size(0) == m + 1 + n, "mixact native: rational coefficients must be (m + 1 + n, C)");
+  TORCH_CHECK(x.is_contiguous() && par.is_contiguous() && par.scalar_type() == x.scalar_type(),
+              "mixact native: x and coefficients must be contiguous and share a dtype");
+  TORCH_CHECK(x.numel() < (int64_t(1) << 32), "mixact native: at most 2^32 elements");
+  int64_t C = par.size(1);
+  if (C == 1) return {1, 1, x.numel()};
+  TORCH_CHECK(x.dim() >= 2 && x.size(1) == C, "mixact native: per-channel coefficients need x of shape (N, C, ...)");
+  return {x.size(0) * C, C, x.numel() / (x.size(0) * C)};
+}
+
+// y = P(x)/(1 + |S(x)|) (rational_core.h); an undefined tensor for degrees without a compiled kernel
+torch::Tensor rational_forward_op(torch::Tensor x, torch::Tensor par, int64_t m, int64_t n) {
+  Layout L = rational_layout(x, par, m, n);
+  auto y = torch::empty_like(x);
+  bool done = false;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rational_forward", [&] {
+    done = rational_dispatch(m, n, [&](auto M, auto N) {
+      rational_forward_kernel<decltype(M)::value, decltype(N)::value, scalar_t>(
+          x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), par.data_ptr<scalar_t>(), L);
+    });
+  });
+  return done ? y : torch::Tensor();
+}
+
+std::vector<torch::Tensor> rational_backward_op(torch::Tensor x, torch::Tensor grad, torch::Tensor par, int64_t m,
+                                                int64_t n) {
+  Layout L = rational_layout(x, par, m, n);
+  TORCH_CHECK(grad.sizes() == x.sizes() && grad.is_contiguous() && grad.scalar_type() == x.scalar_type(),
+              "mixact native: grad must be contiguous and like x");
+  auto dx = torch::empty_like(x);
+  auto sums = torch::zeros({at::get_num_threads(), m + 1 + n, L.C}, x.options().dtype(torch::kFloat64));
+  bool done = false;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rational_backward", [&] {
+    done = rational_dispatch(m, n, [&](auto M, auto N) {
+      rational_backward_kernel<decltype(M)::value, decltype(N)::value, scalar_t>(
+          x.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(), par.data_ptr<scalar_t>(), L,
+          sums.data_ptr<double>());
+    });
+  });
+  if (!done) return {};
+  return {dx, sums.sum(0)};
+}
+
 torch::Tensor rrelu_codes(int64_t n, int64_t seed) {
   auto out = torch::empty({n}, torch::kInt16);
   uint32_t key = key_of(seed);
@@ -134,5 +180,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("mix_backward", &mix_backward, "fused mixture backward: dx and per-channel coefficient sums (double)");
   m.def("single_forward", &single_forward_op, "a single learnable activation's forward (x, params (4, C), kind)");
   m.def("single_backward", &single_backward_op, "its backward: dx and the parameters' gradients (4, C), double");
+  m.def("rational_forward", &rational_forward_op, "safe rational forward (x, coefficients (m+1+n, C), m, n)");
+  m.def("rational_backward", &rational_backward_op,
+        "its backward: dx and the coefficients' gradients (m+1+n, C), double; empty for uncompiled degrees");
   m.def("rrelu_codes", &rrelu_codes, "the random codes of elements 0..n-1 for a seed (for tests)");
 }

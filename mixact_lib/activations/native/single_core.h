@@ -8,12 +8,13 @@
 //   pelu     y = (a/b) x (x >= 0), a (e^{x/b} - 1) (x < 0); a, b > 0 (softplus applied by the caller)
 //   frelu    y = relu(x) + b (slope 0 at x = 0)                swish  y = x sigma(beta x)
 //   prelu    y = x (x >= 0), alpha x (x < 0): slope 1 at x = 0, as torch
+//   acon_c   y = (p1 - p2) x sigma(beta (p1 - p2) x) + p2 x   (parameters p1, p2, beta)
 #pragma once
 #include "mix_core.h"
 
 namespace mixact {
 
-enum Kind { ARELU = 0, ASIGMOID, ATANH, PELU, FRELU, SWISH, PRELU };
+enum Kind { ARELU = 0, ASIGMOID, ATANH, PELU, FRELU, SWISH, PRELU, ACONC };
 
 // sigma(u) and 1 - sigma(u) from one exp_neg(|u|)
 template <typename T>
@@ -48,6 +49,11 @@ inline T single_forward(T x, const T* p) {
     T s, q;
     sigmoid2(p[0] * x, s, q);
     return x * s;
+  } else if constexpr (K == ACONC) {
+    T dp = p[0] - p[1];
+    T s, q;
+    sigmoid2(p[2] * dp * x, s, q);
+    return dp * x * s + p[1] * x;
   } else {
     return x >= T(0) ? x : p[0] * x;
   }
@@ -93,6 +99,15 @@ inline T single_backward(T x, const T* p, T g, T* d) {
     sigmoid2(u, s, q);
     d[0] = g * x * x * s * q; d[1] = T(0); d[2] = T(0); d[3] = T(0);
     return g * s * (T(1) + u * q);
+  } else if constexpr (K == ACONC) {
+    // h = dy/dp1 = x s (1 + u q) with u = beta (p1 - p2) x; dy/dp2 = x - h; dy/dbeta = (p1 - p2)^2 x^2 s q
+    T dp = p[0] - p[1];
+    T u = p[2] * dp * x;
+    T s, q;
+    sigmoid2(u, s, q);
+    T gs = g * s * (T(1) + u * q);
+    d[0] = gs * x; d[1] = g * x - gs * x; d[2] = g * dp * dp * x * x * s * q; d[3] = T(0);
+    return gs * dp + g * p[1];
   } else {
     bool neg = x < T(0);
     d[0] = neg ? g * x : T(0); d[1] = T(0); d[2] = T(0); d[3] = T(0);

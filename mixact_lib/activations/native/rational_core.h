@@ -1,0 +1,126 @@
+// The safe Padé / group-rational activations (fast_rational.py) as one-pass CPU kernels.
+//
+//   y = P(x) / Q(x),  P = sum_{j=0..M} a_j x^j,  S = sum_{k=1..N} b_k x^k,  Q = 1 + |S|
+//
+// Coefficients come as an (M + 1 + N, C) matrix, rows a_0..a_M then b_1..b_N: C = 1 (one set for the layer)
+// or the channels of dim 1 (a group's set repeated over its channels; the caller sums the gradients per group).
+// Backward recomputes P, S and their derivatives by Horner's rule and returns, with u = g/Q and
+// v = -g P sign(S)/Q^2 (sign(0) = 0, torch's abs rule):
+//   dx = u P'(x) + v S'(x),   d/da_j = sum u x^j,   d/db_k = sum v x^k,
+// the M + 1 + N parameter sums fused into the same pass: 16 independent lanes per row in T (a running sum
+// would not vectorise), the lanes added per row, and the rows added in double (mix_core.h's scheme).
+#pragma once
+#include "mix_core.h"
+
+namespace mixact {
+
+template <int M, int N, typename T>
+struct Rational {
+  static constexpr int R = M + 1 + N;
+  static constexpr int D = M > N ? M : N;  // the highest power of x any gradient needs
+
+  static inline T forward(T x, const T* c) {
+    T p = c[M];
+    for (int j = M - 1; j >= 0; --j) p = p * x + c[j];
+    T s = c[M + N];  // s(x) = b_1 + b_2 x + ... + b_N x^{N-1}; S = x s
+    for (int k = N - 1; k >= 1; --k) s = s * x + c[M + k];
+    return p / (T(1) + std::abs(s * x));
+  }
+
+  // g dy/dx; d[r] = g dy/dc_r for the R coefficients
+  static inline T backward(T x, const T* c, T g, T* d) {
+    T p = c[M], dp = T(0);
+    for (int j = M - 1; j >= 0; --j) {
+      dp = dp * x + p;
+      p = p * x + c[j];
+    }
+    T s = c[M + N], ds = T(0);
+    for (int k = N - 1; k >= 1; --k) {
+      ds = ds * x + s;
+      s = s * x + c[M + k];
+    }
+    T S = s * x, dS = s + ds * x;
+    T inv = T(1) / (T(1) + std::abs(S));
+    T sign = T(S > T(0)) - T(S < T(0));
+    T u = g * inv;
+    T v = -u * (p * inv) * sign;
+    T pw = T(1);
+    for (int r = 0; r <= D; ++r) {
+      if (r <= M) d[r] = u * pw;
+      if (r >= 1 && r <= N) d[M + r] = v * pw;
+      pw *= x;
+    }
+    return u * dp + v * dS;
+  }
+};
+
+template <int M, int N, typename T>
+void rational_forward_kernel(const T* x, T* y, const T* par, Layout L) {
+  using F = Rational<M, N, T>;
+  if (L.C > 1 && L.inner == 1) {
+    for_each_sample(L, [&](int64_t first, int64_t last, int64_t) {
+      for (int64_t n = first; n < last; ++n) {
+#pragma omp simd
+        for (int64_t ch = 0; ch < L.C; ++ch) {
+          T c[F::R];
+          column(par, L.C, ch, c);
+          y[n * L.C + ch] = F::forward(x[n * L.C + ch], c);
+        }
+      }
+    });
+    return;
+  }
+  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t) {
+    T c[F::R];
+    column(par, L.C, ch, c);
+#pragma omp simd
+    for (int64_t i = start; i < stop; ++i) y[i] = F::forward(x[i], c);
+  });
+}
+
+template <int M, int N, typename T>
+void rational_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layout L, double* sums) {
+  using F = Rational<M, N, T>;
+  constexpr int R = F::R;
+  const int64_t slab = R * L.C;  // sums: (threads, R, C)
+  if (L.C > 1 && L.inner == 1) {
+    for_each_sample(L, [&](int64_t first, int64_t last, int64_t tid) {
+      std::vector<T> part(slab, T(0));
+      T* pp = part.data();
+      for (int64_t n = first; n < last; ++n) {
+#pragma omp simd
+        for (int64_t ch = 0; ch < L.C; ++ch) {
+          T c[R], d[R];
+          column(par, L.C, ch, c);
+          dx[n * L.C + ch] = F::backward(x[n * L.C + ch], c, g[n * L.C + ch], d);
+          for (int r = 0; r < R; ++r) pp[r * L.C + ch] += d[r];
+        }
+      }
+      add_part(part, sums + tid * slab);
+    });
+    return;
+  }
+  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t tid) {
+    T c[R];
+    column(par, L.C, ch, c);
+    T lane[R][W] = {};
+    in_lanes(start, stop, [&](int64_t i, int l) {
+      T d[R];
+      dx[i] = F::backward(x[i], c, g[i], d);
+      for (int r = 0; r < R; ++r) lane[r][l] += d[r];
+    });
+    add_lanes<R>(lane, sums + tid * slab, L.C, ch);
+  });
+}
+
+// The degrees compiled as their own loops: (5, 4), the default of PAU and KAT. Others run the eager path.
+template <typename F>
+bool rational_dispatch(int64_t m, int64_t n, F&& f) {
+  if (m == 5 && n == 4) {
+    f(std::integral_constant<int, 5>{}, std::integral_constant<int, 4>{});
+    return true;
+  }
+  return false;
+}
+
+}  // namespace mixact

@@ -3,6 +3,8 @@
 Paper defaults are filled in (see ``mixact_lib.experiments.PAPER_DEFAULTS``);
 every flag overrides one of them. Errors in the input print one line and
 exit with status 2; the results folder is the last line printed on success.
+A sweep in which some runs failed prints each failed folder with its error's last lines
+and exits with status 1 (the other runs finish; see ``mixact_lib.backends``).
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import torch
 from .activations import available_activations
 from .data import DatasetNotFoundError, available_datasets
 from .experiments import PAPERS, paper_config, run
-from .sweep import load_grid, sweep
+from .backends import BACKENDS
+from .cells import grid_status
+from .sweep import SweepFailed, cluster_options, grid_configs, load_grid, sweep
 from .models import available_models
 from .training import OPTIMIZERS, TrainingDivergedError
 
@@ -89,7 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--csv", default=None, help="also write the table of summaries to this CSV file")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     w.add_argument("--threads", type=_positive_int, default=None,
-                   help="torch CPU threads (default: torch's); use 1 when another job shares the CPU")
+                   help="torch CPU threads per run (default: torch's, or --num-cpus on a cluster); use 1 when "
+                        "another job shares the CPU")
+    w.add_argument("--status", action="store_true",
+                   help="print each run's state from its folder (finished, partial, claimed, failed, not started)")
+    w.add_argument("--backend", choices=BACKENDS, default="local",
+                   help="local: one run after another here; ray: one Ray task per run; slurm: a SLURM job array "
+                        "(ray and slurm need pip install -e \".[cluster]\")")
+    w.add_argument("--address", default=None,
+                   help="ray: the cluster to join (default: $RAY_ADDRESS, else a local cluster)")
+    w.add_argument("--workers", type=_positive_int, default=None,
+                   help="runs at once (ray: size of the local cluster; slurm: array parallelism)")
+    w.add_argument("--num-cpus", type=_positive_int, default=None, help="CPUs per run (default: 1)")
+    w.add_argument("--num-gpus", type=float, default=None, help="GPUs per run (default: 0; ray accepts 0.5)")
+    w.add_argument("--partition", default=None, help="slurm: partition (default: the cluster's)")
+    w.add_argument("--time", type=_positive_int, default=None, dest="time_min",
+                   help="slurm: time limit per run in minutes (default: 60)")
     return parser
 
 
@@ -109,18 +128,50 @@ def _config_from_args(args: argparse.Namespace):
                         seed=args.seed, device=args.device, keep_checkpoint=not args.no_checkpoint, **overrides)
 
 
+def _status(args: argparse.Namespace) -> int:
+    configs, root = grid_configs(args.grid)
+    states = grid_status(configs)
+    width = max(len(s["folder"]) for s in states)
+    for s in states:
+        epochs = f"{s['epochs_done']}/{s['epochs']} epochs"
+        print(f"{s['folder']:<{width}}  {s['state']:<11}  {epochs:<14}  {s['detail']}".rstrip())
+    counts = {}
+    for s in states:
+        counts[s["state"]] = counts.get(s["state"], 0) + 1
+    print(f"{root}: {len(states)} runs: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    return 0
+
+
 def _sweep(args: argparse.Namespace) -> int:
+    if args.status:
+        return _status(args)
     base, grid, root = load_grid(args.grid)
-    if args.threads:
+    options = cluster_options(args.grid, address=args.address, workers=args.workers, num_cpus=args.num_cpus,
+                              num_gpus=args.num_gpus, partition=args.partition, time_min=args.time_min,
+                              threads=args.threads)
+    if args.threads and args.backend == "local":
         torch.set_num_threads(args.threads)
-    table = sweep(base, grid, root, progress=not args.quiet)
+    failures = []
+    try:
+        table = sweep(base, grid, root, progress=not args.quiet, backend=args.backend, cluster=options)
+    except SweepFailed as err:
+        table, failures = err.table, err.failures
     columns = [c for c in ("model", "activation", "optimizer", "seed", "best_test_acc", "final_test_acc",
                            "convergence_area", "total_seconds") if c in table]
-    print(table[columns].to_string(index=False))
+    if len(table):
+        print(table[columns].to_string(index=False))
     if args.csv:
         table.to_csv(args.csv, index=False)
+    for folder in table.attrs.get("claimed_elsewhere", []):
+        print(f"note: {folder} is claimed by another live task; skipped (see --status)", file=sys.stderr)
+    for failure in failures:
+        lines = "\n".join("    " + line for line in failure["error"].splitlines())
+        print(f"failed: {failure['folder']}\n{lines}", file=sys.stderr)
+    if failures:
+        print(f"error: {len(failures)} run(s) failed; the others finished. Fix the cause and run the same "
+              "command again: finished runs are skipped, killed ones resume", file=sys.stderr)
     print(root)
-    return 0
+    return 1 if failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:

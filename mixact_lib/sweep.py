@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
-from .data import load_dataset
-from .experiments import RunConfig, paper_config, paper_phases, resolve_device, run
+from .backends import BACKENDS, ClusterOptions, GridProgress, pending_cells, run_local, run_ray, run_slurm
+from .data import Dataset, load_dataset
+from .experiments import RunConfig, paper_config, paper_phases
 from .results import collect_summaries
+from .training.records import read_json
 
 #: grid keys that are not RunConfig fields but rebuild the phases of the base paper protocol
 PHASE_KEYS = ("optimizer", "lr", "epochs")
@@ -100,33 +101,85 @@ def configure(base: RunConfig, point: dict[str, Any], root: Path) -> RunConfig:
     return RunConfig(**d)
 
 
+def _load(config: RunConfig, device: str) -> Dataset:
+    """The data of one grid point on ``device`` (a module-level name, so tests can put other data in)."""
+    return load_dataset(config.dataset, root=config.data_root, train_subset=config.train_subset,
+                        test_subset=config.test_subset, val_fraction=config.val_fraction,
+                        seed=config.data_seed, device=device, pad_to=config.pad_to)
+
+
+class SweepFailed(ValueError):
+    """Some cells of a sweep failed (the others ran): ``failures`` holds each one's folder and error.
+
+    A ValueError, as the first failure used to be raised itself, so callers that caught that still do.
+    """
+
+    def __init__(self, failures: list[dict], table: pd.DataFrame, total: int) -> None:
+        self.failures, self.table = failures, table
+        report = "\n".join(f"{f['folder']}:\n" + "\n".join("    " + line for line in f["error"].splitlines())
+                           for f in failures)
+        super().__init__(f"{len(failures)} of {total} grid cells failed (the others ran):\n{report}")
+
+
 def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progress: bool = True,
-          reuse_data: bool = True, on_run: Callable[[RunConfig, dict], None] | None = None) -> pd.DataFrame:
+          reuse_data: bool = True, on_run: Callable[[RunConfig, dict], None] | None = None,
+          backend: str = "local", cluster: ClusterOptions | dict | None = None) -> pd.DataFrame:
     """Run every grid point (skipping finished ones) and return all summaries as one DataFrame.
 
-    ``reuse_data`` loads the dataset once when no grid key changes what is loaded (the
-    subset and validation split follow ``data_seed``, not the run seed). Every point's
-    config is checked before the first one trains; a point that fails stops the sweep
-    and, like any failed :func:`run`, leaves no half-made folder (finished points stay).
+    ``backend``: ``local`` runs the points one after another in this process; ``ray`` makes each
+    a Ray task and ``slurm`` a job of one SLURM array (see :mod:`~mixact_lib.backends`, and
+    :class:`~mixact_lib.backends.ClusterOptions` for ``cluster``: address, workers, CPUs and GPUs
+    per run, partition, time). Each point claims its folder first (:mod:`~mixact_lib.claims`), so
+    two sweeps, on one machine or many, never train the same point; one held by another live task
+    is skipped and listed in ``table.attrs["claimed_elsewhere"]``.
+
+    ``reuse_data`` loads a dataset once for all the points that use it. Every point's config is
+    checked before the first one trains. A point that fails does not stop the others; after all
+    have run, :class:`SweepFailed` names each failed folder with its error's last lines. With the
+    ``local`` backend a failed point, like any failed :func:`run`, leaves no half-made folder; the
+    cluster backends leave its ``failed.json`` there for ``sweep --status`` (:mod:`~mixact_lib.cells`).
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    options = cluster if isinstance(cluster, ClusterOptions) else ClusterOptions.from_dict(cluster)
     root = Path(root)
-    points = expand(grid)
-    configs = [configure(base, p, root) for p in points]
-    data_keys = {"dataset", "train_subset", "test_subset", "val_fraction", "pad_to", "data_root", "device",
-                 "data_seed"}
-    case_keys = {k for p in points for k in p.get("cases", {})}
-    can_share = reuse_data and not (set(grid) | case_keys) & data_keys
-    shared = None
-    for config in tqdm(configs, desc=f"sweep {root.name}", disable=not progress):
-        # loaded once, and only when a run still has to train (finished runs are just read back)
-        if can_share and shared is None and not (Path(config.out) / "summary.json").exists():
-            shared = load_dataset(config.dataset, root=config.data_root, train_subset=config.train_subset,
-                                  test_subset=config.test_subset, val_fraction=config.val_fraction,
-                                  seed=config.data_seed, device=resolve_device(config.device), pad_to=config.pad_to)
-        result = run(config, progress=False, data=shared)
+    configs = [configure(base, p, root) for p in expand(grid)]
+    pending = list(pending_cells(configs))
+
+    def report(outcome: dict) -> None:
+        if on_run is not None and "summary" in outcome:
+            on_run(by_folder[outcome["folder"]], outcome["summary"])
+
+    by_folder = {c.out: c for c in configs}
+    bar = GridProgress(len(configs), len(configs) - len(pending), f"sweep {root.name} ({backend})", progress,
+                       on_outcome=report)
+    try:
         if on_run is not None:
-            on_run(config, result.summary)
-    return collect_summaries(root)
+            waiting = {c.out for c in pending}
+            for config in configs:
+                if config.out not in waiting:
+                    on_run(config, read_json(Path(config.out) / "summary.json"))
+        if backend == "local":
+            run_local(pending, options, bar, _load, reuse_data=reuse_data)
+        elif backend == "ray":
+            run_ray(pending, options, bar, _load)
+        else:
+            run_slurm(pending, options, bar, root)
+    finally:
+        bar.close()
+    table = collect_summaries(root)
+    table.attrs["claimed_elsewhere"] = [o["folder"] for o in bar.outcomes if o["status"] == "claimed"]
+    failures = [o for o in bar.outcomes if o["status"] == "failed"]
+    if failures:
+        raise SweepFailed(failures, table, len(configs))
+    return table
+
+
+def grid_configs(path: str | Path, root: str | Path | None = None) -> tuple[list[RunConfig], Path]:
+    """Every cell's config of a sweep file (``root`` overrides the file's), and the root folder."""
+    base, grid, file_root = load_grid(path)
+    root = Path(root) if root is not None else file_root
+    return [configure(base, p, root) for p in expand(grid)], root
 
 
 #: ``paper_config`` arguments that a sweep file's ``base`` may set besides the RunConfig fields
@@ -182,9 +235,10 @@ def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
     """
     path = Path(path)
     spec = _read_spec(path)
-    unknown = set(spec) - {"paper", "base", "grid", "root"}
+    unknown = set(spec) - {"paper", "base", "grid", "root", "cluster"}
     if unknown:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; a sweep file has paper, base, grid, root")
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; a sweep file has paper, base, grid, root "
+                         "(and optionally cluster)")
     if "grid" not in spec or "root" not in spec:
         raise ValueError(f"{path}: a sweep file needs 'grid' (key → list of values) and 'root' (results folder)")
     grid, base, root = spec["grid"], spec.get("base") or {}, spec["root"]
@@ -211,9 +265,24 @@ def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
     return config, grid, Path(root)
 
 
+def cluster_options(path: str | Path, **flags: Any) -> ClusterOptions:
+    """A sweep file's optional ``cluster`` mapping (``num_cpus: 1``, ``num_gpus: 1``, ``partition: gpu``,
+    ``time_min: 120``, ...: the fields of :class:`~mixact_lib.backends.ClusterOptions`), with ``flags``
+    (command-line values; ``None`` = not given) taking precedence."""
+    path = Path(path)
+    values = _read_spec(path).get("cluster") or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: 'cluster' must be a mapping such as 'num_gpus: 1', not {_yaml_kind(values)}")
+    try:
+        return ClusterOptions.from_dict({**values, **{k: v for k, v in flags.items() if v is not None}})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
 def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root: str | Path | None = None,
               base_dir: str | Path = ".", device: str | None = None, train: bool = True,
-              progress: bool = True) -> pd.DataFrame:
+              progress: bool = True, backend: str = "local",
+              cluster: ClusterOptions | dict | None = None) -> pd.DataFrame:
     """Run, or read back, the grid of one sweep file: the entry point of the book's study chapters.
 
     Without ``overrides`` the runs go to the file's ``root`` (relative to ``base_dir``, the
@@ -224,6 +293,8 @@ def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root
     ``device`` changes where missing runs train without changing what they are; with
     ``train=False`` nothing trains and the table holds whichever runs have finished.
     The results folder is returned in ``table.attrs["root"]`` (e.g. for :func:`load_histories`).
+    ``backend`` and ``cluster`` are :func:`sweep`'s; without ``cluster``, the file's own ``cluster``
+    mapping (if any) applies.
     """
     base, grid, file_root = load_grid(path)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -236,6 +307,9 @@ def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root
     if device is not None:
         base = dataclasses.replace(base, device=device)
     folder = Path(root) if root is not None else Path(base_dir) / file_root
-    table = sweep(base, grid, folder, progress=progress) if train else collect_summaries(folder)
+    if cluster is None:
+        cluster = cluster_options(path)
+    table = (sweep(base, grid, folder, progress=progress, backend=backend, cluster=cluster) if train
+             else collect_summaries(folder))
     table.attrs["root"] = str(folder)
     return table

@@ -19,6 +19,7 @@ from .results import (collect_summaries, load_histories, mean_std, mixture_weigh
                       phase_accuracy, rebuild_activations, weight_trajectories)
 from .reproduction import paper_a_claims, paper_values, reproduction_table  # noqa: E402
 from .sweep import run_study, sweep  # noqa: E402
+from .tables import mean_sd, show_table  # noqa: E402
 from .training import Phase, train  # noqa: E402
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "phase_accuracy", "rebuild_activations", "weight_trajectories",
     "paper_values", "reproduction_table", "paper_a_claims",
     "chapter_parameters", "results_folder", "ParameterError",
+    "show_table", "mean_sd",
 ]

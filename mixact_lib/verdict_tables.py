@@ -1,7 +1,7 @@
 """The book's tables and sentences of verdicts: shown short, rounded, with – for missing.
 
-Formatting only; the verdicts themselves come from :mod:`mixact_lib.reproduction` and
-:mod:`mixact_lib.stats`.
+Formatting only (the chapters show these frames with :func:`mixact_lib.show_table`); the verdicts
+themselves come from :mod:`mixact_lib.reproduction` and :mod:`mixact_lib.stats`.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats as st
 
 from . import stats
+from .tables import decimals_for, mean_sd
 
 REPLICATES, DOES_NOT, INCONCLUSIVE, UNTESTABLE = stats.VERDICTS
 
@@ -23,34 +24,92 @@ def _fmt(value, digits: int) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
 
-def value_view(rows: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
-    """The reproduction table as the book shows it: paper, ours mean ± sd (n), interval, effect, verdict."""
+def value_view(rows: pd.DataFrame, digits: int | None = 4) -> pd.DataFrame:
+    """The reproduction table as the book shows it: paper, ours mean ± sd (n), interval, effect, verdict.
+
+    ``digits=None`` rounds each row's mean, sd and interval to its sd (:func:`mixact_lib.tables.mean_sd`)
+    and the effect to two significant digits; an int gives every number that many decimals.
+    """
+    def ours(m, s, n):
+        if not n:
+            return "–"
+        return mean_sd(m, s, n) if digits is None else f"{_fmt(m, digits)} ± {_fmt(s, digits)} ({n})"
+
+    def interval(lo, hi, s):
+        d = decimals_for(s) if digits is None else digits
+        return "–" if pd.isna(lo) else f"[{lo:.{d}f}, {hi:.{d}f}]"
+
     return pd.DataFrame({
         "dataset": rows.dataset, "network": rows.activation, "number": rows.metric.str.replace("_", " "),
-        "paper": [_fmt(v, digits) for v in rows.paper_value],
-        "ours: mean ± sd (n)": ["–" if not n else f"{_fmt(m, digits)} ± {_fmt(s, digits)} ({n})"
-                                for m, s, n in zip(rows.ours_mean, rows.ours_std, rows.n_seeds)],
-        "95 % prediction interval": ["–" if pd.isna(lo) else f"[{lo:.{digits}f}, {hi:.{digits}f}]"
-                                     for lo, hi in zip(rows.interval_low, rows.interval_high)],
-        "effect": [_fmt(v, digits) for v in rows.effect],
+        "paper": [("–" if pd.isna(v) else f"{v:g}") if digits is None else _fmt(v, digits) for v in rows.paper_value],
+        "ours: mean ± sd (n)": [ours(m, s, n) for m, s, n in zip(rows.ours_mean, rows.ours_std, rows.n_seeds)],
+        "95 % prediction interval": [interval(lo, hi, s) for lo, hi, s in
+                                     zip(rows.interval_low, rows.interval_high, rows.ours_std)],
+        "effect": [("–" if pd.isna(v) else f"{v:.2g}") if digits is None else _fmt(v, digits) for v in rows.effect],
         "verdict": [v if pd.isna(k) else f"{v} ({k} seeds would do)"
                     for v, k in zip(rows.verdict, rows.seeds_needed)]})
 
 
-def claims_view(claims: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
-    """The claims table as the book shows it: mean difference, 95 % CI, p, wins, verdict."""
-    return pd.DataFrame({
+def _span(values: pd.Series, digits: int) -> str:
+    """``lo to hi`` (or one value when they agree at ``digits``): a range in a table cell."""
+    lo, hi = f"{values.min():.{digits}f}", f"{values.max():.{digits}f}"
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def verdict_summary(rows: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """The value verdicts of ``rows`` as a short table: one row per verdict, and how far from deciding it is.
+
+    Columns: verdict, numbers, how far the paper lies outside our interval (does not replicate), our
+    intervals' widths, the effects they are judged against, and what more seeds would do
+    (inconclusive). The same data as :func:`verdict_sentence`, for a reader who scans.
+    """
+    out = []
+    for verdict in stats.VERDICTS:
+        part = rows[rows.verdict == verdict]
+        if not len(part):
+            continue
+        outside = np.maximum(part.interval_low - part.paper_value, part.paper_value - part.interval_high)
+        width = part.interval_high - part.interval_low
+        row = {"verdict": verdict, "numbers": len(part),
+               "paper outside by": _span(outside, digits) if verdict == DOES_NOT else "–",
+               "interval width": _span(width, digits) if width.notna().any() else "–",
+               "effect": _span(part.effect, digits) if part.effect.notna().any() else "–", "more seeds": "–"}
+        if verdict == INCONCLUSIVE:
+            never = int(part.seeds_needed.isna().sum())
+            settle = len(part) - never
+            row["more seeds"] = ("would settle none" if not settle else
+                                 f"{int(part.seeds_needed.max())} would settle {settle}"
+                                 + (f", none the other {never}" if never else ""))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def untestable_view(rows: pd.DataFrame) -> pd.DataFrame:
+    """The numbers that cannot be tested here, one row per dataset: how many, and why."""
+    def reason(notes) -> str:
+        return "; ".join(sorted({n.split(": ", 1)[-1].split(" ", 1)[-1] if n.startswith("data unavailable")
+                                 else n for n in notes}))
+    return rows.groupby("dataset", sort=False).agg(numbers=("metric", "size"), why=("note", reason)).reset_index()
+
+
+def claims_view(claims: pd.DataFrame, digits: int = 4, short: bool = False) -> pd.DataFrame:
+    """The claims table as the book shows it: mean difference, 95 % CI, p, wins, verdict.
+
+    ``short``: narrow enough for a page: the verdict right after what is compared, no ``runs`` column,
+    "ConvNet-" and "a convergent function" left out of the claims' names.
+    """
+    view = pd.DataFrame({
         "claim": claims.claim, "measured on": [m if " " in m else m.replace("_", " ") for m in claims.metric],
         "runs": claims.runs,
         "mean difference": [f"{v:+.{digits}f}" for v in claims.mean_diff],
         "95 % CI": [f"[{lo:+.{digits}f}, {hi:+.{digits}f}]" for lo, hi in zip(claims.ci_low, claims.ci_high)],
         "p": [f"{p:.3f}" for p in claims.p_value],
         "wins": [f"{w} of {n}" for w, n in zip(claims.wins, claims.n_seeds)], "verdict": claims.verdict})
-
-
-def styled(frame: pd.DataFrame, digits: int = 4):
-    """A table as every table of the reproduction chapter is shown: no index, ``digits`` decimals, – for missing."""
-    return frame.style.hide(axis="index").format(na_rep="–", precision=digits)
+    if short:
+        view["claim"] = (view.claim.str.replace("ConvNet-", "")
+                         .str.replace(" a convergent function (tanh or sin)", " tanh or sin", regex=False))
+        view = view[["claim", "measured on", "verdict", "mean difference", "95 % CI", "p", "wins"]]
+    return view
 
 
 def narrowest_width(accuracy: float, n_test: int, confidence: float = 0.95) -> float:
@@ -81,27 +140,17 @@ def verdict_sentence(rows: pd.DataFrame, digits: int = 4) -> str:
     return text
 
 
-def claims_summary(claims: pd.DataFrame, digits: int = 4) -> str:
-    """The claims in words: which replicate, which do not (with difference, CI and p), how many are open."""
-    def named(rows):
-        return "; ".join(f"{r.claim}, {r.metric if ' ' in r.metric else r.metric.replace('_', ' ')} "
-                         f"({r.mean_diff:+.{digits}f}, 95 % CI [{r.ci_low:+.{digits}f}, {r.ci_high:+.{digits}f}], "
-                         f"p = {r.p_value:.3f})" for r in rows.itertuples())
-    text = f"Of these {len(claims)} checks,"
-    for verdict, one, many in ((REPLICATES, "replicates", "replicate"), (DOES_NOT, "does not replicate",
-                                                                         "do not replicate")):
-        rows = claims[claims.verdict == verdict]
-        text += f" **{len(rows)} {one if len(rows) == 1 else many}**" + (f": {named(rows)}." if len(rows) else ".")
-    open_ = int((claims.verdict == INCONCLUSIVE).sum())
-    return text + f" **{open_} {'is' if open_ == 1 else 'are'} inconclusive**: the interval contains 0."
+def counts_phrase(replicates: int, does_not: int, inconclusive: int) -> str:
+    """Verdict counts in words, each verb agreeing with its count: "2 replicate, 1 does not and 0 are inconclusive"."""
+    return (f"{replicates} {'replicates' if replicates == 1 else 'replicate'}, "
+            f"{does_not} {'does' if does_not == 1 else 'do'} not and "
+            f"{inconclusive} {'is' if inconclusive == 1 else 'are'} inconclusive")
 
 
-def mean_sd_view(table: pd.DataFrame, by: list[str] | str, values: list[str], digits: int = 4) -> pd.DataFrame:
-    """Mean ± sd (n) over seeds of each of ``values`` within each ``by`` group, as text: the book's compact summary."""
-    by = [by] if isinstance(by, str) else list(by)
-    out = table.groupby(by, sort=False)[values].agg(
-        lambda v: f"{_fmt(v.mean(), digits)} ± {_fmt(v.std(), digits)} ({v.count()})").reset_index()
-    return out.rename(columns={v: v.replace("_", " ") for v in values})
+def claims_counts(claims: pd.DataFrame) -> dict[str, int]:
+    """How many claims replicate, do not, are inconclusive, and in all (``checks``): the numbers a sentence glues."""
+    counts = claims.verdict.value_counts()
+    return {"checks": len(claims), **{v: int(counts.get(v, 0)) for v in (REPLICATES, DOES_NOT, INCONCLUSIVE)}}
 
 
 def p_text(p: float) -> str:
@@ -148,3 +197,30 @@ def difference_counts(verdicts, what: str = "comparisons") -> str:
         text += (f". At 95 % each, about {0.05 * tested:.1f} of {tested} would exclude 0 by chance alone, so one such "
                  "result is weak evidence")
     return text
+
+
+def difference_table(diffs: pd.DataFrame, keys: list[str] | None = None, digits: int = 4,
+                     higher_is_better: bool = True, better: str = "better") -> pd.DataFrame:
+    """Rows of ``mx.paired_differences`` as a table: ``keys`` columns, pair, difference, 95 % CI, p, wins, verdict.
+
+    Wins are the seeds in which the challenger came out ``better`` (a description, not a test).
+
+    The same numbers as :func:`difference_phrase`, one row per comparison instead of one sentence.
+    """
+    keys = list(keys or [])
+    verdicts = [difference_verdict(lo, hi, higher_is_better) for lo, hi in zip(diffs.ci_low, diffs.ci_high)]
+    return pd.DataFrame({
+        **{k: diffs[k].to_numpy() for k in keys},
+        "comparison": [f"{c} − {b}" for c, b in zip(diffs.challenger, diffs.baseline)],
+        "difference": [f"{v:+.{digits}f}" for v in diffs.diff_mean],
+        "95 % CI": ["–" if pd.isna(lo) else f"[{lo:+.{digits}f}, {hi:+.{digits}f}]"
+                    for lo, hi in zip(diffs.ci_low, diffs.ci_high)],
+        "p": ["–" if pd.isna(p) else p_text(p).removeprefix("p = ").removeprefix("p ") for p in diffs.p_value],
+        f"seeds {better}": [f"{w} of {n}" for w, n in zip(diffs.wins, diffs.n_seeds)],
+        "verdict": verdicts})
+
+
+def difference_count_values(verdicts) -> dict[str, int]:
+    """How many paired comparisons came out better, worse, inconclusive, with too few seeds, and in all."""
+    verdicts = list(verdicts)
+    return {"all": len(verdicts), **{v: verdicts.count(v) for v in (BETTER, WORSE, OPEN, TOO_FEW)}}

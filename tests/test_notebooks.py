@@ -20,7 +20,7 @@ NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
 SHARED = ("profile", "seeds", "device", "results_dir")  # in every chapter
 TRAINING = ("dataset", "epochs", "train_subset", "test_subset")  # in every chapter that trains
 TRAINING_CHAPTERS = ("paper_a", "paper_b", "paper_c", "comparison")
-ALLOWED_IMPORTS = {"mixact_lib", "pandas", "numpy", "matplotlib", "seaborn", "IPython", "pathlib", "json",
+ALLOWED_IMPORTS = {"mixact_lib", "pandas", "numpy", "matplotlib", "seaborn", "IPython", "pathlib", "json", "myst_nb",
                    "torch", "torchvision"}  # torchvision: a reader's own model, into which mixact swaps activations
 
 

@@ -82,9 +82,19 @@ def plot_effective_rates(rates: pd.DataFrame, col: str | None = "optimizer", row
 
 
 def plot_curves(histories: pd.DataFrame, y: str = "train_loss", hue: str = "activation", col: str | None = None,
-                ylabel: str | None = None, title: str = "") -> plt.Figure:
-    """Per-epoch curves (mean and spread over seeds), e.g. the loss curves of paper B Fig. 6."""
-    kwargs = dict(data=histories, x="epoch", y=y, hue=hue, marker="o", errorbar="sd")
+                ylabel: str | None = None, title: str = "", style: str | None = None,
+                style_order: list[str] | None = None) -> plt.Figure:
+    """Per-epoch curves (mean and spread over seeds), e.g. the loss curves of paper B Fig. 6.
+
+    ``style`` gives a second encoding (dashes and markers), so that many series stay readable as
+    colour × line style: e.g. ``hue="family"`` (sigmoid, tanh, ReLU) and ``style="version"`` (fixed, adaptive);
+    the first of ``style_order`` is drawn solid.
+    """
+    kwargs = dict(data=histories, x="epoch", y=y, hue=hue, errorbar="sd")
+    if style:  # a marker per style value
+        kwargs.update(style=style, style_order=style_order, markers=True)
+    else:
+        kwargs.update(marker="o")
     if col is None:
         fig, ax = plt.subplots(figsize=(6, 3.8))
         sns.lineplot(ax=ax, **kwargs)

@@ -1,0 +1,124 @@
+"""The book's table helper: rounding to the spread, – for missing, no index, readable names, a scrolling box."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixact_lib as mx
+from mixact_lib.tables import decimals_for, format_frame, mean_sd, show_table
+
+
+@pytest.mark.parametrize("spread, decimals", [(0.0028, 3), (0.0014, 4), (0.0096, 3), (0.04, 2), (0.15, 2),
+                                              (2.5, 0), (25.0, 0), (0.00049, 4)])
+def test_decimals_show_the_first_significant_digit_of_the_spread(spread, decimals):
+    assert decimals_for(spread) == decimals
+
+
+@pytest.mark.parametrize("spread", [0.0, math.nan, math.inf, None])
+def test_no_spread_falls_back(spread):
+    assert decimals_for(spread, fallback=3) == 3
+
+
+def test_mean_sd_rounds_both_to_the_sd():
+    assert mean_sd(0.92163, 0.00281, 5) == "0.922 ± 0.003 (5)"
+    assert mean_sd(0.92163, 0.0014) == "0.9216 ± 0.0014"
+    assert mean_sd(0.92163, 0.0096) == "0.922 ± 0.010"  # rounds up to 0.010: still two digits of a leading 1
+    assert mean_sd(0.92163, math.nan, 1) == "0.9216 (1)"  # one seed: no spread to round to
+    assert mean_sd(math.nan, math.nan) == "–"
+
+
+def _summary():
+    return pd.DataFrame({"activation": ["relu", "adact", "mish"],
+                         "best_test_acc_mean": [0.92163, 0.91874, np.nan],
+                         "best_test_acc_std": [0.00281, 0.0014, np.nan],
+                         "best_test_acc_count": [5, 5, 0],
+                         "total_seconds": [12.34, np.nan, 1.5],
+                         "p_value": [1e-16, 3e-5, np.nan]}, index=[7, 8, 9])
+
+
+def test_mean_sd_columns_become_one_and_counts_one_seeds_column():
+    shown = format_frame(_summary())
+    assert list(shown.columns) == ["activation", "best test acc", "seconds", "p", "seeds"]
+    assert shown["best test acc"].tolist() == ["0.922 ± 0.003", "0.9187 ± 0.0014", "–"]
+    assert show_table(_summary()).note == "Mean ± sd over seeds."
+    assert shown["seeds"].tolist() == ["5", "5", "0"]
+
+
+def test_a_mean_sd_column_is_named_by_its_stem_or_its_mean_column():
+    assert "best" in format_frame(_summary(), labels={"best_test_acc": "best"}).columns
+    assert "best, mean ± sd" in format_frame(_summary(), labels={"best_test_acc_mean": "best, mean ± sd"}).columns
+
+
+def test_missing_is_a_dash_never_nan():
+    table = show_table(_summary())
+    assert table.frame.loc[1, "seconds"] == "–"
+    assert table.frame.loc[2, "p"] == "–"
+    text = table.to_html() + repr(table)
+    assert "NaN" not in text and "nan" not in text.replace("nanc", "")
+
+
+def test_float_columns_get_a_precision_from_their_size():
+    shown = format_frame(_summary())
+    assert shown["seconds"].tolist() == ["12.3", "–", "1.5"]  # 3 significant digits of the largest
+    assert shown["p"].tolist() == ["1.0e-16", "3.0e-05", "–"]  # tiny values: exponent form
+    assert format_frame(pd.DataFrame({"epochs": [15.0, 30.0]}))["epochs"].tolist() == ["15", "30"]
+    assert format_frame(pd.DataFrame({"x": [0.5, 0.25]}), digits=1)["x"].tolist() == ["0.5", "0.2"]
+    assert format_frame(pd.DataFrame({"x": [0.5]}), formats={"x": "{:+.2f}"})["x"].tolist() == ["+0.50"]
+
+
+def test_no_index_unless_asked_and_labels_override():
+    table = show_table(_summary(), labels={"activation": "network"})
+    html = table.to_html()
+    assert "<th" in html and ">7<" not in html and ">network<" in html
+    kept = show_table(pd.DataFrame({"x": [1, 2]}, index=pd.Index(["a", "b"], name="layer")), index=True)
+    assert list(kept.frame.columns) == ["layer", "x"] and kept.frame.layer.tolist() == ["a", "b"]
+
+
+def test_wide_tables_scroll_in_their_box_and_cells_do_not_wrap():
+    wide = pd.DataFrame({f"column_{k}": [0.123456] for k in range(30)})
+    html = show_table(wide, note="seconds: wall clock").to_html()
+    assert 'class="mx-table-box"' in html and "overflow-x: auto" in html and "white-space: nowrap" in html
+    assert html.count("</th>") == 30 and "seconds: wall clock" in html
+
+
+def test_text_left_numbers_right_and_two_level_headers():
+    table = show_table(_summary())
+    assert table.text_columns == [0]  # activation; "0.922 ± 0.003" and "–" read as numbers
+    pivot = pd.DataFrame([[0.9, 0.8]], columns=pd.MultiIndex.from_tuples([("ours", "vgg"), ("ours", "resnet")]))
+    html = show_table(pivot).to_html()
+    assert 'colspan="2"' in html and ">vgg<" in html and ">resnet<" in html
+
+
+def test_exported_from_the_package():
+    assert mx.show_table is show_table and mx.mean_sd is mean_sd
+
+
+def test_verdict_counts_in_words_agree_with_their_numbers():
+    from mixact_lib.verdict_tables import counts_phrase
+    assert counts_phrase(0, 1, 8) == "0 replicate, 1 does not and 8 are inconclusive"
+    assert counts_phrase(1, 2, 1) == "1 replicates, 2 do not and 1 is inconclusive"
+
+
+def test_verdict_summary_is_one_row_per_verdict_from_the_same_rows():
+    from mixact_lib.verdict_tables import verdict_summary
+    rows = pd.DataFrame({"verdict": ["does not replicate", "inconclusive", "inconclusive"],
+                         "paper_value": [0.95, 0.92, 0.93], "interval_low": [0.90, 0.91, 0.90],
+                         "interval_high": [0.93, 0.94, 0.96], "effect": [0.002, 0.001, 0.003],
+                         "seeds_needed": [np.nan, 12, np.nan]})
+    summary = verdict_summary(rows, digits=3).set_index("verdict")
+    assert summary.numbers.tolist() == [1, 2]
+    assert summary.loc["does not replicate", "paper outside by"] == "0.020"
+    assert summary.loc["inconclusive", "interval width"] == "0.030 to 0.060"
+    assert summary.loc["inconclusive", "more seeds"] == "12 would settle 1, none the other 1"
+
+
+def test_difference_table_has_a_row_per_comparison_with_its_verdict():
+    from mixact_lib.verdict_tables import difference_table
+    diffs = pd.DataFrame({"model": ["vgg", "vgg"], "baseline": ["relu", "tanh"], "challenger": ["arelu", "atanh"],
+                          "diff_mean": [0.01, -0.002], "ci_low": [0.004, -0.01], "ci_high": [0.016, 0.006],
+                          "p_value": [0.0004, 0.5], "wins": [3, 1], "n_seeds": [3, 3]})
+    table = difference_table(diffs, ["model"], digits=3)
+    assert table.comparison.tolist() == ["arelu − relu", "atanh − tanh"]
+    assert table.verdict.tolist() == ["better", "inconclusive"]
+    assert table.p.tolist() == ["< 0.001", "0.500"] and table["seeds better"].tolist() == ["3 of 3", "1 of 3"]

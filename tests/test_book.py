@@ -48,4 +48,27 @@ def test_every_chapter_renders_with_figures_and_no_traceback(built_book):
 @pytest.mark.book
 def test_build_reports_timings(built_book):
     timings = yaml.safe_load((ROOT / "_build" / "timings.json").read_text())
-    assert set(timings) >= {"paper_a", "paper_b", "paper_c", "comparison", "reproduction", "paper_b_derivation"}
+    assert set(timings["chapters"]) >= {"paper_a", "paper_b", "paper_c", "comparison", "reproduction", "paper_b_derivation"}
+    for stem, chapter in timings["chapters"].items():
+        assert chapter["cache"] in ("hit", "miss") and chapter["seconds"] >= 0, (stem, chapter)
+    assert timings["threads"] >= 1 and timings["total"] > 0
+
+
+@pytest.mark.book
+def test_rebuild_with_nothing_changed_executes_nothing(built_book):
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--profile", "quick"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    timings = yaml.safe_load((ROOT / "_build" / "timings.json").read_text())
+    missed = [stem for stem, chapter in timings["chapters"].items() if chapter["cache"] != "hit"]
+    assert not missed, f"executed again although nothing changed: {missed}"
+    assert "executing" not in r.stdout
+
+
+@pytest.mark.book
+def test_pages_hide_papermills_injected_parameters_and_load_local_mathjax(built_book):
+    for stem in chapters()[1:]:
+        text = (HTML / "book" / f"{stem}.html").read_text()
+        assert "# Parameters" not in text, f"{stem} shows papermill's injected-parameters cell"
+        assert "_static/mathjax/tex-mml-chtml.js" in text or "_static/mathjax/MathJax.js" in text, \
+            f"{stem} loads MathJax from outside the book (no local copy? run tools/setup.sh)"

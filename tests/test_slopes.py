@@ -148,3 +148,23 @@ def test_plots_of_slopes_and_rates_one_panel_per_setting(tmp_path):
     fig = plots.plot_layer_heatmaps(rates, "a", col="optimizer")
     image = fig.axes[0].images[0]
     assert image.get_array().shape == (2, 3) and image.norm.vcenter == 1.0
+
+
+def test_activation_curves_give_one_curve_per_channel_group():
+    import torch
+    from mixact_lib import make_activation, plots
+    act = make_activation("kat_rational", groups=4)
+    with torch.no_grad():
+        act.numerator.mul_(torch.arange(1.0, 5.0)[:, None])  # four different functions
+    curves = plots.activation_curves({"layer 1": act, "plain": make_activation("relu")}, lo=-2, hi=2, n=7)
+    assert sorted(curves.query("layer == 'layer 1'").group.unique()) == [0, 1, 2, 3]
+    assert curves.query("layer == 'plain'").group.unique().tolist() == [0]
+    x = torch.linspace(-2, 2, 7)
+    for g in range(4):
+        channels = torch.zeros(7, 4)
+        channels[:, g] = x
+        expected = act(channels)[:, g].detach().numpy()
+        got = curves.query("layer == 'layer 1' and group == @g").y.to_numpy()
+        assert got == pytest.approx(expected, abs=1e-6)
+    assert not np.allclose(curves.query("group == 0 and layer == 'layer 1'").y,
+                           curves.query("group == 3 and layer == 'layer 1'").y)

@@ -50,16 +50,25 @@ def plot_weight_trajectories(trajectories: pd.DataFrame, row: str | None = None,
 
 def activation_curves(modules: dict[str, torch.nn.Module], lo: float = -5.0, hi: float = 5.0,
                       n: int = 401) -> pd.DataFrame:
-    """Evaluate each (trained) activation on a grid: tidy columns ``x``, ``y``, ``layer``."""
+    """Evaluate each (trained) activation on a grid: tidy columns ``x``, ``y``, ``layer``, ``group``.
+
+    An activation with one coefficient set per channel group (``groups`` > 1, e.g. ``kat_rational``) has
+    one function per group: it is evaluated on an (n, groups) input, one channel per group, and gives one
+    curve per group (``group`` = 0, 1, …); every other activation gives one curve, ``group`` = 0.
+    """
     x = torch.linspace(lo, hi, n)
     frames = []
     for label, module in modules.items():
+        groups = getattr(module, "groups", 1)
+        groups = groups if isinstance(groups, int) and groups > 1 else 1
         was_training = module.training
         module.eval()
         with torch.no_grad():
-            y = module(x.to(next(module.parameters(), x).device)).cpu()
+            grid = x.to(next(module.parameters(), x).device)
+            y = module(grid[:, None].expand(n, groups).contiguous()) if groups > 1 else module(grid)[:, None]
         module.train(was_training)
-        frames.append(pd.DataFrame({"x": x.numpy(), "y": y.numpy(), "layer": label}))
+        for g in range(groups):
+            frames.append(pd.DataFrame({"x": x.numpy(), "y": y[:, g].cpu().numpy(), "layer": label, "group": g}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -90,7 +99,7 @@ def learned_shape_curves(folders: list[str | Path], lo: float = -4.0, hi: float 
     (eq. 12) at the final a, b, c, d. ``reference`` maps an activation to its fixed function
     (default :data:`mixact_lib.slopes.FIXED`: asigmoid → sigmoid, atanh → tanh, arelu → relu), added
     as ``layer == "fixed"`` (layer_index 0). Tidy columns: folder, model, activation, seed, layer,
-    layer_index, x, y.
+    layer_index, group (one curve per channel group, see :func:`activation_curves`), x, y.
     """
     from ..activations import make_activation
 
@@ -109,24 +118,24 @@ def learned_shape_curves(folders: list[str | Path], lo: float = -4.0, hi: float 
     if not frames:
         raise ValueError("no run folders given")
     return pd.concat(frames, ignore_index=True)[["folder", "model", "activation", "seed", "layer", "layer_index",
-                                                 "x", "y"]]
+                                                 "group", "x", "y"]]
 
 
 def plot_learned_shapes(curves: pd.DataFrame, row: str | None = "model", col: str | None = "activation",
-                        title: str = "") -> plt.Figure:
+                        title: str = "", col_wrap: int | None = None) -> plt.Figure:
     """Learned f(x) of every layer (grey; first and last layer coloured) beside the fixed function (dashed).
 
     ``curves`` is :func:`learned_shape_curves`'s table for one run per panel (one seed): four kinds of
     line whatever the depth, so a reader sees how far the layers moved from the fixed function and
-    whether depth orders them.
+    whether depth orders them. ``col_wrap`` folds a lone ``col`` (``row=None``) into rows of that many panels.
     """
-    fig, panels = _panels(curves, row, col, (3.2, 2.7))
+    fig, panels = _panels(curves, row, col, (3.2, 2.7), col_wrap)
     for ax, d, name, bottom, left in panels:
         if d.folder.nunique() > 1:
             raise ValueError(f"panel {name} holds {d.folder.nunique()} runs; pass one run per panel (e.g. one seed)")
         learned = d[d.layer != "fixed"]
         last = learned.layer_index.max()
-        for index, layer in learned.groupby("layer_index"):
+        for (index, _), layer in learned.groupby(["layer_index", "group"]):  # a grouped activation: a line per group
             style = ({"color": "tab:blue", "lw": 1.8, "label": "layer 1 (input side)", "zorder": 3} if index == 1 else
                      {"color": "tab:orange", "lw": 1.8, "label": "last layer", "zorder": 3} if index == last else
                      {"color": "0.65", "lw": 0.8, "label": "other layers", "zorder": 2})
@@ -167,7 +176,7 @@ def plot_shapes_per_layer(curves: pd.DataFrame, reference: str = "relu", title: 
     fig, panels = _panels(curves, None, "layer", (2.7, 2.5))
     fixed = make_activation(reference).eval()
     for ax, d, name, bottom, left in panels:
-        for _, run in d.groupby("seed"):
+        for _, run in d.groupby(["seed", "group"] if "group" in d else "seed"):
             ax.plot(run.x, run.y, color="tab:blue", lw=0.8, alpha=0.8, label="learned, one line per seed")
         x = torch.tensor(np.sort(d.x.unique()), dtype=torch.float32)
         with torch.no_grad():

@@ -32,7 +32,7 @@ import torch
 
 from .claims import CLAIM_TTL_S, hold, is_expired, read_claim
 from .data import Dataset, Split
-from .experiments import RunConfig, resolve_device, run
+from .experiments import RunConfig, _first_missing, resolve_device, run
 from .training.records import read_json, write_json
 
 FAILED = "failed.json"
@@ -66,14 +66,6 @@ def _remove_empty(folder: Path, up_to: Path | None) -> None:
         if folder == up_to:
             return
         folder = folder.parent
-
-
-def _first_missing(folder: Path) -> Path | None:
-    if folder.exists():
-        return None
-    while not folder.parent.exists() and folder.parent != folder:
-        folder = folder.parent
-    return folder
 
 
 def run_cell(config: RunConfig | dict, data: Dataset | None = None, *, threads: int | None = None,

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from mixact_lib.activations import fast_core, fast_native, fit_error, fit_rational, make_activation
 from mixact_lib.activations.fast_rational import FastKATRational, FastPAU, reduction_error
 from mixact_lib.activations.registry import registry_markdown, registry_table
+from test_fast import saved_input_sized  # noqa: E402  (tests/ is on sys.path under pytest)
+from test_native import _inputs as inputs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 C = 6  # channels of most test inputs
@@ -59,13 +61,6 @@ def pair(name, kw, dtype=torch.float32, seed=0, perturb=True):
     return fast, ref
 
 
-def inputs(shape, dtype, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    x = 3 * torch.randn(shape, generator=gen, dtype=torch.float64)
-    special = torch.tensor([0.0, -0.0, 1e-8, -1e-8, 30.0, -30.0, 100.0, -100.0], dtype=torch.float64)
-    k = min(x.numel(), special.numel())
-    x.view(-1)[:k] = special[:k]
-    return x.to(dtype), torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
 
 
 def values(module, x, grad):
@@ -282,17 +277,7 @@ def test_gradcheck_float64_reference(name, kw):
 @pytest.mark.parametrize("name,kw", CASES, ids=IDS)
 def test_fast_path_saves_one_input_sized_tensor(lib, name, kw):
     fast, _ = pair(name, kw)
-    x = torch.randn(4, C, 5, 5, requires_grad=True)
-    big = {}
-
-    def pack(t):
-        if t.numel() >= x.numel():
-            big[t.untyped_storage().data_ptr()] = t
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fast(x)
-    assert len(big) == 1
+    assert saved_input_sized(fast, torch.randn(4, C, 5, 5, requires_grad=True)) == 1
 
 
 @pytest.mark.parametrize("name,kw", CASES, ids=IDS)

@@ -321,6 +321,18 @@ def test_a_failing_compile_warns_once_and_runs_eager(monkeypatch):
 # --------------------------------------------------------- memory and autograd
 
 
+def double_backward_values(modules, x, grad, v):
+    """Per module: the input gradient for ``grad``, then the gradients of ⟨that, v⟩ (input and parameters)."""
+    results = []
+    for m in modules:
+        m.zero_grad(set_to_none=True)
+        xx = x.clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad(m(xx), xx, grad, create_graph=True)
+        (gx * v).sum().backward()
+        results.append([gx.detach(), xx.grad] + [p.grad for p in m.parameters()])
+    return results
+
+
 def saved_input_sized(module, x):
     """Number of distinct input-sized (or larger) tensors autograd keeps for backward."""
     big = {}
@@ -354,15 +366,7 @@ def test_double_backward_matches_the_reference():
         fast.eval(), ref.eval()
         x, g = inputs()
         x = x + 0.01  # no exact zeros: second derivatives at kinks are conventions
-        v = torch.randn_like(x)
-        results = []
-        for m in (fast, ref):
-            m.zero_grad(set_to_none=True)
-            xx = x.clone().requires_grad_(True)
-            (gx,) = torch.autograd.grad(m(xx), xx, g, create_graph=True)
-            (gx * v).sum().backward()
-            results.append([gx.detach(), xx.grad] + [p.grad for p in m.parameters()])
-        assert_same(*results)
+        assert_same(*double_backward_values((fast, ref), x, g, torch.randn_like(x)))
 
 
 def test_torch_compile_aot_eager_traces_the_reference_forward():

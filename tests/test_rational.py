@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from mixact_lib.activations import fast_core, fast_native, fit_error, fit_rational, make_activation
 from mixact_lib.activations.fast_rational import FastKATRational, FastPAU, reduction_error
 from mixact_lib.activations.registry import registry_markdown, registry_table
-from test_fast import saved_input_sized  # noqa: E402  (tests/ is on sys.path under pytest)
+from test_fast import double_backward_values, saved_input_sized  # noqa: E402  (tests/ is on sys.path under pytest)
 from test_native import _inputs as inputs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,14 +284,7 @@ def test_fast_path_saves_one_input_sized_tensor(lib, name, kw):
 def test_double_backward_and_nan(lib, name, kw):
     fast, ref = pair(name, kw)
     x, g = inputs((4, C, 5), torch.float32)
-    v = torch.randn_like(x)
-    results = []
-    for m in (fast, ref):
-        m.zero_grad(set_to_none=True)
-        xx = x.clone().requires_grad_(True)
-        (gx,) = torch.autograd.grad(m(xx), xx, g, create_graph=True)
-        (gx * v).sum().backward()
-        results.append([gx.detach(), xx.grad] + [p.grad for p in m.parameters()])
+    results = double_backward_values((fast, ref), x, g, torch.randn_like(x))
     close(*results, 1e-4, 1e-4)
     x[0, 0, 0] = float("nan")
     assert torch.isnan(fast(x)[0, 0, 0]) and torch.isnan(fast(x)).sum() == 1

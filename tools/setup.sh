@@ -31,3 +31,5 @@ fi
 .venv/bin/python -c "import mixact_lib, torch; print('mixact', mixact_lib.__version__, '| torch', torch.__version__)"
 # the native CPU kernels: built here once per machine (about a minute), loaded in milliseconds afterwards
 .venv/bin/python -c "from mixact_lib.activations import fast_native as n; print('native CPU kernels:', 'ready' if n.library() else 'unavailable (' + str(n.failure()) + '), using the eager path')"
+# make's stamp: `make book` / `make test` after this script (as .ci/run does) do not set up a second time
+touch .venv/.installed

@@ -18,7 +18,7 @@ from .models import available_models, build_model, count_parameters, optimized_f
 from .results import (collect_summaries, load_histories, mean_std, mixture_weights, paired_differences,  # noqa: E402
                       phase_accuracy, rebuild_activations, weight_trajectories)
 from .reproduction import paper_a_claims, paper_values, reproduction_table  # noqa: E402
-from .sweep import run_study, sweep  # noqa: E402
+from .sweep import SweepFailed, run_study, sweep  # noqa: E402
 from .tables import mean_sd, show_table  # noqa: E402
 from .training import Phase, train  # noqa: E402
 
@@ -26,7 +26,7 @@ __all__ = [
     "make_activation", "available_activations", "swap_activations",
     "load_dataset", "available_datasets", "synthetic_dataset",
     "build_model", "available_models", "count_parameters", "optimized_from",
-    "RunConfig", "paper_config", "run", "run_study", "sweep", "Phase", "train",
+    "RunConfig", "paper_config", "run", "run_study", "sweep", "SweepFailed", "Phase", "train",
     "collect_summaries", "load_histories", "mean_std", "mixture_weights", "paired_differences",
     "phase_accuracy", "rebuild_activations", "weight_trajectories",
     "paper_values", "reproduction_table", "paper_a_claims",

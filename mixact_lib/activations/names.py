@@ -20,8 +20,7 @@ from .rational import RATIONAL_ACTIVATIONS
 SINGLE_ACTIVATIONS: dict[str, type[Activation]] = {**FIXED_ACTIVATIONS, **LEARNABLE_ACTIVATIONS,
                                                    **RATIONAL_ACTIVATIONS}
 
-ALIASES: dict[str, str] = {}
-for _alias, _target in {
+ALIASES: dict[str, str] = {
     "swish": "silu",
     "leaky_relu": "lrelu",
     "leakyrelu": "lrelu",
@@ -37,8 +36,7 @@ for _alias, _target in {
     "group_rational": "kat_rational",
     "kat": "kat_rational",
     "kat_group": "kat_rational",  # the class name in KAT's code
-}.items():
-    ALIASES.setdefault(_alias, _target)
+}
 
 
 def resolve_name(name: str, known: Mapping[str, type]) -> str:

@@ -33,8 +33,7 @@ _MODELS: dict[str, type[nn.Module]] = {
     "resnet": ResNet,
     "densenet": DenseNet,
 }
-_ALIASES: dict[str, str] = {}
-for _alias, _target in {
+_ALIASES: dict[str, str] = {
     "paper_a": "paper_a_net",
     "paper_c": "paper_c_convnet",
     "convnet": "paper_c_convnet",
@@ -42,8 +41,7 @@ for _alias, _target in {
     "vggnet": "vgg",
     "resnet50": "resnet",
     "inception": "googlenet",
-}.items():
-    _ALIASES.setdefault(_alias, _target)
+}
 
 #: arguments build_model itself handles; the rest are the model's own
 _COMMON = ("num_classes", "in_channels", "activation", "activation_kwargs")

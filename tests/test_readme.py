@@ -30,6 +30,7 @@ NOT_RUN = {
     "python tools/build_book.py --profile quick": "what `make book` runs: tests/test_book.py builds it",
     "python tools/build_book.py --profile paper": "the paper profile needs a GPU and MNIST/KMNIST/CIFAR",
     "python -m mixact_lib sweep grids/paper_b_paper_scale/tables.yaml": "CIFAR-10 at paper scale needs a GPU",
+    "python -m mixact_lib sweep grids/paper_b_paper_scale/tables_cifar100.yaml": "CIFAR-100 at paper scale needs a GPU",
 }
 #: size flags and what they become
 PAPERMILL_SIZES = {"epochs": "1", "train_subset": "300", "test_subset": "200"}

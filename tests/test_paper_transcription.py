@@ -34,6 +34,14 @@ def _flat(text: str) -> str:
     return re.sub(r"[\s${}]|\\text", "", text).replace("\\pm", "±")
 
 
+def _paper_text(paper: str) -> str:
+    """Paper ``paper``'s extracted text, flattened; skips the test where the texts are not found."""
+    folder = _papers_dir()
+    if folder is None:
+        pytest.skip("paper texts not found: set MIXACT_PAPERS to the folder holding them")
+    return _flat((folder / PAPER_FILES[paper]).read_text(encoding="utf-8"))
+
+
 def _spellings(paper: str, value: float, note: str) -> list[str]:
     """The ways the paper may print ``value`` (with its ± where the note gives one)."""
     spread = re.search(r"± ?([0-9.]+e-?\d+)", note)
@@ -47,10 +55,7 @@ def _spellings(paper: str, value: float, note: str) -> list[str]:
 
 @pytest.mark.parametrize("paper", sorted(PAPER_FILES))
 def test_every_transcribed_value_is_in_the_paper(paper):
-    folder = _papers_dir()
-    if folder is None:
-        pytest.skip("paper texts not found: set MIXACT_PAPERS to the folder holding them")
-    text = _flat((folder / PAPER_FILES[paper]).read_text(encoding="utf-8"))
+    text = _paper_text(paper)
     rows = mx.paper_values().query("paper == @paper and paper_value.notna()")
     assert len(rows) > 0
     missing = [(r.table, r.dataset, r.model, r.activation, r.metric, r.paper_value)
@@ -60,9 +65,6 @@ def test_every_transcribed_value_is_in_the_paper(paper):
 
 def test_a_mistyped_value_is_caught():
     """Negative control: the check fails for a number the paper does not print."""
-    folder = _papers_dir()
-    if folder is None:
-        pytest.skip("paper texts not found: set MIXACT_PAPERS to the folder holding them")
-    text = _flat((folder / PAPER_FILES["B"]).read_text(encoding="utf-8"))
+    text = _paper_text("B")
     assert any(s in text for s in _spellings("B", 0.5325, "paper's ± 5.01e-4"))  # Table 4, AlexNet, PReLU
     assert not any(s in text for s in _spellings("B", 0.5352, "paper's ± 5.01e-4"))  # two digits swapped

@@ -11,7 +11,8 @@
 
 Each run's folder is results/paper_<p>/<dataset>[-val]/<variant>/seed<k>. Rerunning the same
 command skips finished runs and continues a killed one from its checkpoint, so the
-script can be stopped at any time. Datasets that are not on this machine are
+script can be stopped at any time; a claim file (mixact_lib.claims) in the run's folder
+keeps a second process off a run that is being trained. Datasets that are not on this machine are
 skipped with the reason printed (the reproduction chapter then marks them untestable).
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from mixact_lib.claims import hold
 from mixact_lib.data import DatasetNotFoundError
 from mixact_lib.experiments import paper_config, run
 from mixact_lib.reproduction import PAPER_A_NORMS, claims_table, reproduction_table
@@ -134,8 +136,14 @@ def main(argv: list[str] | None = None) -> int:
                                        args.norms)
             try:
                 for config in configs:
-                    t0 = time.perf_counter()
-                    result = run(config, progress=False)
+                    # a claim file keeps a second process (this command started twice, or on another
+                    # machine sharing the folder) off a run that is being trained
+                    with hold(config.out) as claim:
+                        if claim is None:
+                            print(f"{config.out}: held by another process, skipped", flush=True)
+                            continue
+                        t0 = time.perf_counter()
+                        result = run(config, progress=False)
                     s = result.summary
                     print(f"{config.out}: best {s['best_test_acc']:.4f} final {s['final_test_acc']:.4f} "
                           f"({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,14 @@ from .training import Phase, parse_phases, summarize, train
 from .training.records import CHECKPOINT, load_checkpoint, read_json, write_json
 
 PAPERS = ("a", "b", "c")
+
+#: Paper B's lr step points as fractions of the run's epochs: the authors' TensorFlow code
+#: (HuHaigen/Adaptively-Customizing-Activation-Functions) divides the lr by 10 at epochs 70 and 100 of 150;
+#: the paper's text gives the three rates (B §5.2) but not where they change.
+PAPER_B_STEPS = (70 / 150, 100 / 150)
+#: The other step rule: near-equal thirds, our choice before the authors' points were read, and
+#: what every committed paper B run up to issue 32 used (a config.json without ``lr_step_at`` means it).
+EQUAL_THIRDS = "thirds"
 
 # Each paper's protocol. Units and sources in the comments.
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -45,6 +54,7 @@ PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
         activation_kwargs={},
         optimizer="sgd",            # paper B §5.2: SGD
         lr=1e-3,                    # paper B §5.2: 1e-3 → 1e-4 → 1e-5
+        lr_step_at=PAPER_B_STEPS,   # authors' code: steps at epochs 70 and 100 of 150 (paper silent)
         epochs=80,                  # paper B §5.2: "no less than 80" (CIFAR-100: 150)
         batch_size=64,              # paper B §5.2 (CIFAR-100: 250)
     ),
@@ -62,13 +72,44 @@ PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def lr_step_epochs(epochs: int, lr_step_at: str | Sequence[float] = PAPER_B_STEPS) -> list[int]:
+    """The epochs of each lr stretch of paper B's schedule (lr, lr/10, lr/100, ...).
+
+    ``lr_step_at`` is either a list of increasing fractions in (0, 1) of the run's ``epochs``, each
+    step falling at ``round(fraction · epochs)`` (the authors' 70/150 and 100/150 give 70 and 100 of
+    150, 4 and 6 of 9, and 37 and 53 of 80), or ``"thirds"``: three near-equal stretches, the
+    first ones one epoch longer when ``epochs`` is not a multiple of 3. A stretch may be empty
+    when ``epochs`` is small (the authors' points at 1 epoch give ``[0, 1, 0]``).
+    """
+    if lr_step_at == EQUAL_THIRDS:
+        return [epochs // 3 + (1 if i < epochs % 3 else 0) for i in range(3)]
+    steps = [round(f * epochs) for f in _step_fractions(lr_step_at)]
+    bounds = [0, *steps, epochs]
+    return [b - a for a, b in zip(bounds, bounds[1:])]
+
+
+def _step_fractions(lr_step_at: Any) -> list[float]:
+    """``lr_step_at`` as a list of floats, or a ValueError saying what is allowed."""
+    allowed = (f"lr_step_at must be {EQUAL_THIRDS!r} or a list of increasing fractions of the epochs in (0, 1), "
+               f"e.g. [{PAPER_B_STEPS[0]:.4f}, {PAPER_B_STEPS[1]:.4f}] (the authors' epochs 70 and 100 of 150)")
+    if isinstance(lr_step_at, (str, bytes)) or not isinstance(lr_step_at, Sequence):
+        raise ValueError(f"{allowed}; got {lr_step_at!r}")
+    try:
+        fractions = [float(f) for f in lr_step_at]
+    except (TypeError, ValueError):
+        raise ValueError(f"{allowed}; got {lr_step_at!r}") from None
+    if not all(0 < f < 1 for f in fractions) or fractions != sorted(set(fractions)):
+        raise ValueError(f"{allowed}; got {lr_step_at!r}")
+    return fractions
+
+
 def paper_phases(paper: str, epochs: int, optimizer: str, lr: float, weight_decay: float = 0.0,
-                 act_lr: float | None = None, lr_steps: int = 3) -> list[Phase]:
+                 act_lr: float | None = None, lr_step_at: str | Sequence[float] = PAPER_B_STEPS) -> list[Phase]:
     """The phase list of each paper's protocol.
 
     - a: three cycles of ``epochs`` each: net (mixture frozen) → mixture (net frozen) → net.
-    - b: ``epochs`` split into ``lr_steps`` near-equal stretches at lr, lr/10, lr/100
-      (paper B does not say where the steps fall; equal thirds is our choice).
+    - b: ``epochs`` split at ``lr_step_at`` (:func:`lr_step_epochs`) into stretches at lr, lr/10,
+      lr/100, ...; by default at the authors' epochs 70 and 100 of 150, scaled to ``epochs``.
     - c: one phase of ``epochs``.
     """
     if paper == "a":
@@ -76,9 +117,8 @@ def paper_phases(paper: str, epochs: int, optimizer: str, lr: float, weight_deca
                 Phase(epochs, optimizer, act_lr or lr, 0.0, trains="act"),
                 Phase(epochs, optimizer, lr, weight_decay, trains="net")]
     if paper == "b":
-        sizes = [epochs // lr_steps + (1 if i < epochs % lr_steps else 0) for i in range(lr_steps)]
         return [Phase(n, optimizer, lr * 10.0**-i, weight_decay, trains="all", act_lr=act_lr)
-                for i, n in enumerate(sizes)]
+                for i, n in enumerate(lr_step_epochs(epochs, lr_step_at))]
     return [Phase(epochs, optimizer, lr, weight_decay, trains="all", act_lr=act_lr)]
 
 
@@ -107,12 +147,17 @@ class RunConfig:
     optimized_from: str | None = None  # results folder of a mixture run: use its dominant activations
     init_from: str | None = None       # results folder of a finished run: start from its final weights
     keep_checkpoint: bool = True
+    # paper B's lr step points (:func:`lr_step_epochs`), kept so that a sweep that changes the
+    # optimiser or lr rebuilds the phases with the same steps; ``phases`` is what trains
+    lr_step_at: str | list[float] = EQUAL_THIRDS
 
     def __post_init__(self) -> None:
         self.paper = str(self.paper).lower()
         if self.paper not in PAPERS:
             raise ValueError(f"unknown paper {self.paper!r}; choose one of {', '.join(PAPERS)}")
         self.phases = parse_phases(self.phases)
+        if self.lr_step_at != EQUAL_THIRDS:
+            self.lr_step_at = _step_fractions(self.lr_step_at)
         if sum(p.epochs for p in self.phases) < 1:
             # refused here, before a results folder exists: a run that trains nothing has nothing to report
             raise ValueError(f"the phases total 0 epochs ({[p.epochs for p in self.phases]}); a run needs at "
@@ -139,6 +184,8 @@ def paper_config(paper: str, *, epochs: int | None = None, optimizer: str | None
     """A :class:`RunConfig` with paper ``a``, ``b`` or ``c``'s protocol, any field overridden.
 
     ``epochs`` (>= 1) is per cycle for paper A (three cycles) and the total for B and C.
+    Paper B's lr steps fall at ``lr_step_at`` (default: the authors' 70 and 100 of 150,
+    :data:`PAPER_B_STEPS`; ``"thirds"`` for the equal thirds of the committed fmnist-cpu studies).
     """
     paper = str(paper).lower()
     if paper not in PAPERS:
@@ -150,11 +197,13 @@ def paper_config(paper: str, *, epochs: int | None = None, optimizer: str | None
     weight_decay = d.pop("weight_decay", 0.0) if weight_decay is None else weight_decay
     for key in ("epochs", "optimizer", "lr", "weight_decay"):
         d.pop(key, None)
+    lr_step_at = overrides.pop("lr_step_at", d.pop("lr_step_at", EQUAL_THIRDS))
     if "phases" not in overrides:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be an integer >= 1 (per cycle for paper A, in total for B and C), "
                              f"got {epochs!r}; a run that trains no epoch has nothing to report")
-        d["phases"] = paper_phases(paper, epochs, optimizer, lr, weight_decay, act_lr)
+        d["phases"] = paper_phases(paper, epochs, optimizer, lr, weight_decay, act_lr, lr_step_at)
+    d["lr_step_at"] = list(lr_step_at) if lr_step_at != EQUAL_THIRDS else lr_step_at
     if "activation" in overrides and "activation_kwargs" not in overrides:
         d["activation_kwargs"] = {}  # the preset's kwargs belong to the preset's activation
     d.update(overrides)
@@ -205,6 +254,10 @@ def _same_source_run(saved: str | None, new: str | None) -> bool:
 
 
 def _config_differences(saved: dict, new: dict) -> list[str]:
+    # a field a config.json predates takes its default, which is always what runs did before it
+    # existed (``init_from`` None; ``lr_step_at`` the equal thirds), so old folders still resume
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
+    saved = {**{k: v for k, v in defaults.items() if k in new}, **saved}
     ignore = {"out", "keep_checkpoint", "device"}
     different = [k for k in set(saved) | set(new) if k not in ignore and saved.get(k) != new.get(k)]
     for key in ("optimized_from", "init_from"):

@@ -92,11 +92,11 @@ def configure(base: RunConfig, point: dict[str, Any], root: Path) -> RunConfig:
     d.update({k: v for k, v in point.items() if k in fields})
     if "activation" in point and "activation_kwargs" not in point:
         d["activation_kwargs"] = {}
-    if any(k in point for k in PHASE_KEYS):
+    if any(k in point for k in (*PHASE_KEYS, "lr_step_at")):
         first = base.phases[0]
         epochs = point.get("epochs", sum(p.epochs for p in base.phases) if base.paper != "a" else first.epochs)
         d["phases"] = paper_phases(base.paper, epochs, point.get("optimizer", first.optimizer),
-                                   point.get("lr", first.lr), first.weight_decay, first.act_lr)
+                                   point.get("lr", first.lr), first.weight_decay, first.act_lr, d["lr_step_at"])
     d["out"] = str(root / folder)
     return RunConfig(**d)
 

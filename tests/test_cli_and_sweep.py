@@ -146,7 +146,7 @@ def test_cli_missing_dataset_says_where_to_put_files(tmp_path):
 def test_expand_and_configure_grid(tmp_path):
     points = expand({"activation": ["relu", "arelu"], "seed": [0, 1, 2]})
     assert len(points) == 6 and points[0] == {"activation": "relu", "seed": 0}
-    base = mx.paper_config("b", epochs=6)
+    base = mx.paper_config("b", epochs=6, lr_step_at="thirds")
     c = configure(base, {"optimizer": "adam", "lr": 1e-3, "seed": 1}, tmp_path)
     assert [p.optimizer for p in c.phases] == ["adam"] * 3 and [p.epochs for p in c.phases] == [2, 2, 2]
     assert c.out.endswith("optimizer=adam__lr=0.001__seed=1")

@@ -125,7 +125,8 @@ def test_zero_epochs_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="a run needs at least 1 epoch"):
         RunConfig(phases=[Phase(0, "adam", 1e-3)], out=str(tmp_path / "d"))
     # paper B's lr steps may be empty, as long as the run trains something
-    assert [p.epochs for p in paper_config("b", epochs=1).phases] == [1, 0, 0]
+    assert [p.epochs for p in paper_config("b", epochs=1, lr_step_at="thirds").phases] == [1, 0, 0]
+    assert [p.epochs for p in paper_config("b", epochs=1).phases] == [0, 1, 0]  # the authors' steps
     with pytest.raises(ValueError, match="a run needs at least 1 epoch"):
         sweep(paper_config("c", epochs=1), {"epochs": [1, 0]}, tmp_path / "sweep", progress=False)
     assert list(tmp_path.iterdir()) == []

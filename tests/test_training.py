@@ -254,3 +254,55 @@ def test_test_set_predictions_are_saved_at_best_and_final_epoch_and_survive_resu
     assert (same["a_only"], same["b_only"], same["p_value"]) == (0, 0, 1.0)
     with pytest.raises(ValueError, match="no predictions.npz"):
         compare_predictions(tmp_path / "whole", tmp_path)
+
+
+# --- paper B's lr step points (issue 32) ----------------------------------------------------------
+
+def test_paper_b_steps_at_the_authors_epochs_by_default():
+    from mixact_lib.experiments import lr_step_epochs, paper_config
+
+    assert lr_step_epochs(150) == [70, 30, 50]  # the authors' main.py: steps at epochs 70 and 100 of 150
+    assert lr_step_epochs(9) == [4, 2, 3] and lr_step_epochs(80) == [37, 16, 27]
+    assert lr_step_epochs(9, "thirds") == [3, 3, 3] and lr_step_epochs(10, "thirds") == [4, 3, 3]
+    config = paper_config("b", epochs=9)
+    assert [(p.epochs, p.lr) for p in config.phases] == [(4, 1e-3), (2, 1e-4), (3, pytest.approx(1e-5))]
+    assert [p.epochs for p in paper_config("b", epochs=9, lr_step_at="thirds").phases] == [3, 3, 3]
+    with pytest.raises(ValueError, match="increasing fractions of the epochs in"):
+        paper_config("b", epochs=9, lr_step_at=[0.7, 0.4])
+    with pytest.raises(ValueError, match="'thirds' or a list"):
+        paper_config("b", epochs=9, lr_step_at="halves")
+
+
+def test_a_config_json_without_lr_step_at_means_the_equal_thirds_it_was_trained_with():
+    import json
+
+    from mixact_lib.experiments import _config_differences, paper_config
+
+    new = json.loads(json.dumps(paper_config("b", epochs=9, lr_step_at="thirds").to_dict()))
+    old = {k: v for k, v in new.items() if k != "lr_step_at"}  # written before the field existed
+    assert _config_differences(old, new) == []
+    authors = json.loads(json.dumps(paper_config("b", epochs=9).to_dict()))
+    assert _config_differences(old, authors) == ["lr_step_at", "phases"]  # control: never read as the authors'
+
+
+def test_committed_paper_b_runs_keep_their_configs():
+    """Every committed run of the CPU paper B grids is what its grid file (still) asks for, so a sweep
+    reads it back instead of refusing it or training it again under the new default steps."""
+    import json
+    from pathlib import Path
+
+    from mixact_lib.experiments import _config_differences
+    from mixact_lib.sweep import grid_configs
+
+    root = Path(__file__).resolve().parents[1]
+    checked = 0
+    for name in ("tables", "optimizers", "delta_w", "optimizers_authors"):
+        configs, _ = grid_configs(root / "grids" / "paper_b_fmnist_cpu" / f"{name}.yaml")
+        for config in configs:
+            saved = root / config.out / "config.json"
+            if saved.exists():
+                new = json.loads(json.dumps(config.to_dict()))
+                assert _config_differences(json.loads(saved.read_text()), new) == [], saved
+                checked += 1
+    if checked == 0:
+        pytest.skip("no committed paper B runs in this checkout")

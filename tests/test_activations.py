@@ -113,6 +113,54 @@ def test_classic_starts():
 def test_arelu_tied_init_is_refused():
     with pytest.raises(ValueError, match="ties both branches"):
         make_activation("arelu", a=1.0, b=1.0, c=0.0, d=0.0)
+    with pytest.raises(ValueError, match="ties both branches"):
+        make_activation("arelu", start="authors", tie="split")
+    with pytest.raises(ValueError, match="choose one of relu, authors"):
+        make_activation("arelu", start="tf")
+
+
+# --- AReLU's authors' start (issue 32): a = b = 1, c = d = 0 with TensorFlow's tie rule ------------
+
+@pytest.mark.parametrize("impl", ["reference", "auto"])
+def test_arelu_authors_start_is_the_identity_and_sends_tied_gradients_to_the_first_branch(impl):
+    act = make_activation("arelu", impl=impl, start="authors")
+    assert act.describe() == {"a": 1.0, "b": 1.0, "c": 0.0, "d": 0.0} and act.tie == "first"
+    z = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    out = act(z)
+    assert torch.equal(out, z)
+    weights = torch.randn(z.shape, generator=torch.Generator().manual_seed(1))
+    (out * weights).sum().backward()
+    assert torch.allclose(act.a.grad, (weights * z).sum()) and torch.allclose(act.c.grad, weights.sum())
+    assert act.b.grad == 0 and act.d.grad == 0  # TensorFlow's max: nothing to the second branch at a tie
+    assert torch.equal(z.grad, weights)
+
+
+def _one_step_on_fashion_mnist(act: nn.Module) -> AReLU:
+    from mixact_lib.data import load_dataset
+
+    data = load_dataset("fmnist", train_subset=640, test_subset=10, download=False)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 8, 5, stride=2), act, nn.Flatten(), nn.Linear(8 * 12 * 12, 10))
+    x, y = data.train.x[:64], data.train.y[:64]
+    optimizer = torch.optim.SGD(net.parameters(), lr=1e-3)
+    F.cross_entropy(net(x), y).backward()
+    optimizer.step()
+    return act
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").exists(),
+                    reason="Fashion-MNIST not installed")
+def test_one_sgd_step_on_fashion_mnist_separates_a_from_b_only_with_the_first_branch_tie():
+    authors = _one_step_on_fashion_mnist(make_activation("arelu", start="authors"))
+    assert abs(authors.a.item() - authors.b.item()) > 1e-6  # left the identity after one step
+    assert authors.b.item() == 1.0 and authors.d.item() == 0.0  # the second branch got no gradient
+    # control: the same tied start under PyTorch's split (fused kernel, the default path) stays tied
+    split = make_activation("arelu")
+    with torch.no_grad():
+        split.b.fill_(1.0)
+    split = _one_step_on_fashion_mnist(split)
+    assert split.a.item() != 1.0  # it did move ...
+    assert split.a.item() == split.b.item() and split.c.item() == split.d.item()  # ... but a and b together
 
 
 def test_baseline_formulas_at_random_parameters():

@@ -177,29 +177,61 @@ class ATanh(_AffineWrapped):
 class AReLU(Activation):
     """AReLU(z) = max(a·z + c, b·z + d)  (paper B eq. 12).
 
-    Default init a = 1, b = 0, c = 0, d = 0 is exactly ReLU (paper B eq. 13).
-    It is not stuck: the branches differ, so for z > 0 the ``a``-branch wins and
-    ∂/∂a = z, ∂/∂c = 1; for z < 0 the ``b``-branch wins and ∂/∂b = z, ∂/∂d = 1.
-    (Initialising a = b, c = d would tie the branches into the identity, where
-    max's gradient is split arbitrarily and the function never leaves it.)
-    Setting b = 0.25 gives PReLU's start (eq. 14).
+    ``start`` picks the initial (a, b, c, d):
+
+    - ``"relu"`` (default): a = 1, b = 0, c = d = 0, exactly ReLU (paper B eq. 13). The branches
+      differ, so for z > 0 the ``a``-branch wins (∂/∂a = z, ∂/∂c = 1) and for z < 0 the ``b``-branch
+      (∂/∂b = z, ∂/∂d = 1). Setting b = 0.25 gives PReLU's start (eq. 14).
+    - ``"authors"``: a = b = 1, c = d = 0, the start of the authors' TensorFlow code
+      (HuHaigen/Adaptively-Customizing-Activation-Functions, where every adaptive function starts at
+      a = b = 1, c = d = 0). Both branches are the identity, tied at every z; it leaves the tie only
+      through ``tie="first"``, which that start sets by default.
+
+    ``tie`` says where max() sends the gradient when a·z + c = b·z + d: ``"split"`` (default for
+    ``"relu"``) halves it between the branches, as ``torch.maximum`` does; ``"first"`` (default for
+    ``"authors"``) sends all of it to the a-branch, as TensorFlow's ``tf.maximum`` does (its gradient
+    masks x ≥ y). Under ``"split"`` a tied start never leaves the identity: a and b, c and d get equal
+    gradients at every step, so the tied start is refused there. ``a``, ``b``, ``c``, ``d`` given
+    explicitly override the start's values. The fused fast path splits ties, so a ``"first"`` module
+    always runs this reference formula (:class:`~.fast_single.FastAReLU` falls back to it).
     """
 
     name = "arelu"
     family = "learnable affine (paper B)"
     source = "Hu et al. (paper B) eq. 12"
+    #: initial (a, b, c, d) and tie rule of each start
+    STARTS = {"relu": ((1.0, 0.0, 0.0, 0.0), "split"), "authors": ((1.0, 1.0, 0.0, 0.0), "first")}
+    TIES = ("split", "first")
 
-    def __init__(self, a: float = 1.0, b: float = 0.0, c: float = 0.0, d: float = 0.0):
+    def __init__(self, a: float | None = None, b: float | None = None, c: float | None = None,
+                 d: float | None = None, start: str = "relu", tie: str | None = None):
         super().__init__()
-        if a == b and c == d:
+        if start not in self.STARTS:
+            raise ValueError(f"arelu start {start!r} is unknown; choose one of {', '.join(self.STARTS)} "
+                             "(relu: a=1, b=0; authors: a=b=1 with TensorFlow's tie rule)")
+        values, default_tie = self.STARTS[start]
+        tie = default_tie if tie is None else tie
+        if tie not in self.TIES:
+            raise ValueError(f"arelu tie {tie!r} is unknown; choose 'split' (torch.maximum: half to each "
+                             "branch) or 'first' (tf.maximum: all to the a-branch)")
+        a, b, c, d = (v if given is None else float(given) for v, given in zip(values, (a, b, c, d)))
+        if tie == "split" and a == b and c == d:
             raise ValueError(
                 f"arelu init a=b={a}, c=d={c} ties both branches: the function is linear and "
-                "max() cannot separate them. Use distinct slopes, e.g. the default a=1, b=0 (ReLU)."
+                "max() with tie='split' gives both the same gradient, so they never separate. Use distinct "
+                "slopes (the default a=1, b=0 is ReLU), or tie='first' as the authors' start does."
             )
+        self.tie = tie
         self.a, self.b, self.c, self.d = _scalar(a), _scalar(b), _scalar(c), _scalar(d)
 
     def forward(self, z: Tensor) -> Tensor:
-        return torch.maximum(self.a * z + self.c, self.b * z + self.d)
+        first, second = self.a * z + self.c, self.b * z + self.d
+        if self.tie == "first":  # where() sends the whole gradient to the branch it picks; ≥ picks the first
+            return torch.where(first >= second, first, second)
+        return torch.maximum(first, second)
+
+    def extra_repr(self) -> str:
+        return f"tie={self.tie}"
 
     def describe(self) -> dict:
         return {k: _values(getattr(self, k)) for k in "abcd"}

@@ -33,6 +33,15 @@ PAPERS = ("a", "b", "c")
 #: (HuHaigen/Adaptively-Customizing-Activation-Functions) divides the lr by 10 at epochs 70 and 100 of 150;
 #: the paper's text gives the three rates (B §5.2) but not where they change.
 PAPER_B_STEPS = (70 / 150, 100 / 150)
+#: Paper B's baselines and AReLU as its authors' TensorFlow code sets them (the paper states none of these):
+#: LReLU slope 0.2, PReLU's slope starting at 0, AReLU starting at a = b = 1, c = d = 0 with
+#: ``tf.maximum``'s tie rule. Our defaults are 0.01, 0.25 and a = 1, b = 0 (ReLU); pass these as a
+#: run's ``activation_kwargs`` for the authors' versions.
+PAPER_B_AUTHORS_ACTIVATION_KWARGS: dict[str, dict[str, Any]] = {
+    "lrelu": {"negative_slope": 0.2},
+    "prelu": {"init": 0.0},
+    "arelu": {"start": "authors"},
+}
 #: The other step rule: near-equal thirds, our choice before the authors' points were read, and
 #: what every committed paper B run up to issue 32 used (a config.json without ``lr_step_at`` means it).
 EQUAL_THIRDS = "thirds"

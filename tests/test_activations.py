@@ -372,3 +372,16 @@ def test_swap_activations_on_resnet18():
     with torch.no_grad():
         sites[0].a.fill_(3.0)
     assert sites[1].a.item() == 1.0
+
+
+def test_paper_b_authors_baseline_settings_build_the_authors_functions():
+    from mixact_lib.experiments import PAPER_B_AUTHORS_ACTIVATION_KWARGS as authors
+
+    z = torch.tensor([-2.0, -0.5, 0.0, 1.5])
+    assert torch.allclose(make_activation("lrelu", **authors["lrelu"])(z), torch.tensor([-0.4, -0.1, 0.0, 1.5]))
+    assert torch.equal(make_activation("prelu", **authors["prelu"])(z), F.relu(z))  # slope 0: starts as ReLU
+    assert torch.equal(make_activation("arelu", **authors["arelu"])(z), z)  # a = b = 1: starts as the identity
+    # control: our defaults are not the authors'
+    assert make_activation("lrelu")(z)[0].item() == pytest.approx(-0.02)
+    assert make_activation("prelu")(z)[0].item() == pytest.approx(-0.5)
+    assert torch.equal(make_activation("arelu")(z), F.relu(z))

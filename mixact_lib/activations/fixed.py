@@ -77,7 +77,13 @@ class Sigmoid(Activation):
 
 
 class LReLU(Activation):
-    """Leaky ReLU: x for x ≥ 0, s·x otherwise, fixed slope s (Maas 2013; paper C member)."""
+    """Leaky ReLU: x for x ≥ 0, s·x otherwise, fixed slope s (Maas 2013; paper C member, paper B baseline).
+
+    ``negative_slope`` s is 0.01 by default (Maas 2013 and ``torch.nn.LeakyReLU``; paper C's AdAct
+    member). Paper B does not give it; its authors' TensorFlow code
+    (HuHaigen/Adaptively-Customizing-Activation-Functions) uses 0.2, so ``negative_slope=0.2`` is
+    theirs (:data:`mixact_lib.experiments.PAPER_B_AUTHORS_ACTIVATION_KWARGS`).
+    """
 
     name = "lrelu"
     family = "fixed"

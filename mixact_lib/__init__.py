@@ -17,7 +17,8 @@ from .parameters import ParameterError, chapter_parameters, results_folder  # no
 from .models import available_models, build_model, count_parameters, optimized_from  # noqa: E402
 from .results import (collect_summaries, load_histories, mean_std, mixture_weights, paired_differences,  # noqa: E402
                       phase_accuracy, rebuild_activations, weight_trajectories)
-from .reproduction import paper_a_claims, paper_values, reproduction_table  # noqa: E402
+from .reproduction import paper_values, reproduction_table  # noqa: E402
+from .analysis_plan import claims_table, paper_a_claims  # noqa: E402
 from .sweep import SweepFailed, run_study, sweep  # noqa: E402
 from .tables import mean_sd, show_table  # noqa: E402
 from .training import Phase, train  # noqa: E402
@@ -29,7 +30,7 @@ __all__ = [
     "RunConfig", "paper_config", "run", "run_study", "sweep", "SweepFailed", "Phase", "train",
     "collect_summaries", "load_histories", "mean_std", "mixture_weights", "paired_differences",
     "phase_accuracy", "rebuild_activations", "weight_trajectories",
-    "paper_values", "reproduction_table", "paper_a_claims",
+    "paper_values", "reproduction_table", "claims_table", "paper_a_claims",
     "chapter_parameters", "results_folder", "ParameterError",
     "show_table", "mean_sd",
 ]

@@ -11,7 +11,7 @@ split (``results/paper_c/<dataset>-val/…``), where those exist.
 Value verdicts (:func:`reproduction_table`, rules in :mod:`mixact_lib.stats` and the reproduction
 chapter): the paper reports one run, so its number is set against a 95 % *prediction interval for one
 new run*, mean ± t_{n−1}·√(sd²(1 + 1/n) + se²), where se is the binomial test-set error of an accuracy
-(0 for mixture weights). It **replicates** when it lies inside the interval and the interval is narrower
+scored on other images than the paper's (0 when the test set is shared, and for mixture weights). It **replicates** when it lies inside the interval and the interval is narrower
 than the *effect* the paper builds on; it **does not replicate** when it lies outside; otherwise the data
 are **inconclusive**, with the seeds it would take; a number without runs **cannot be tested here**.
 The effect (:func:`effect_of`):
@@ -22,9 +22,12 @@ The effect (:func:`effect_of`):
 - a paper A mixture weight: |paper value − 1/3|, its distance from the uniform start. Only that distance
   says a layer learned a preference; a weight near 1/3 cannot replicate anything.
 
-Ordering claims (:func:`claims_table`, written to ``results/claims.csv``) are paired by seed: a paired
-t interval on the per-seed differences, and the claim replicates only when the interval excludes 0 in the
-claimed direction. Wins (how many seeds agree) are reported as a description, not a test.
+Ordering claims (``results/claims.csv``) are judged by the analysis plan: :mod:`mixact_lib.analysis_plan`.
+
+Test-set error: paper C and we score the same 10,000 Fashion-MNIST test images (and every paper here uses
+its dataset's standard test split), so the binomial error of the test set is shared by the paper's number and
+ours and does not widen the interval. It is added only for runs scored on a subset of the test set
+(``test_subset``), whose images differ from the paper's.
 """
 from __future__ import annotations
 
@@ -40,10 +43,12 @@ from .results import collect_summaries, compare_predictions, mixture_weights
 
 COLUMNS = ["paper", "table", "dataset", "model", "activation", "metric", "paper_value",
            "ours_mean", "ours_std", "n_seeds", "verdict", "note",
-           "interval_low", "interval_high", "effect", "seeds_needed", "rule"]
+           "interval_low", "interval_high", "effect", "seeds_needed", "rule", "role"]
+#: ``role`` of a row: ``primary`` is the one row that counts for its paper number (paper A under the primary
+#: reading of eq. 9, paper C on the paper's own metric); the others are ``sensitivity`` (paper A's other readings)
+#: or ``secondary`` (paper C at the best-validation epoch), shown but never counted as further numbers
+ROLES = ("primary", "sensitivity", "secondary")
 REPLICATES, DOES_NOT, INCONCLUSIVE, UNTESTABLE = stats.VERDICTS
-CLAIM_COLUMNS = ["paper", "claim", "metric", "n_seeds", "mean_diff", "ci_low", "ci_high", "p_value", "test",
-                 "wins", "verdict", "runs"]
 #: test images per dataset when a run used the whole test set (``test_subset`` None)
 FULL_TEST_SIZE = {"mnist": 10_000, "fmnist": 10_000, "kmnist": 10_000, "cifar10": 10_000, "cifar100": 10_000,
                   "svhn": 26_032}
@@ -51,6 +56,8 @@ FULL_TEST_SIZE = {"mnist": 10_000, "fmnist": 10_000, "kmnist": 10_000, "cifar10"
 UNIFORM = 1 / 3
 #: the readings of paper A's lost eq. 9 (``make_activation("mix", norm=...)``), in the order the book shows them
 PAPER_A_NORMS = ("softmax", "abs", "square")
+#: the primary reading (the analysis plan's paper A family reads its runs); the others are sensitivity analyses
+PRIMARY_NORM = "softmax"
 #: paper A's members that its text calls "convergent" (bounded): tanh and sin, against ReLU
 CONVERGENT = ("tanh", "sin")
 #: the note of a paper C row measured with a validation split instead of the test set
@@ -71,6 +78,16 @@ def n_test_of(folder: str | Path, dataset: str) -> int:
     if full is None and not subset:
         raise ValueError(f"the test-set size of {dataset!r} is unknown; add it to reproduction.FULL_TEST_SIZE")
     return min(subset, full) if subset and full else (subset or full)
+
+
+def unshared_test_size(folder: str | Path, dataset: str) -> int | None:
+    """Test images of a run that the paper did *not* score on: None when it used the whole standard test set.
+
+    Then the paper's number and ours share the same test images, and their binomial sampling error is common
+    to both: it must not widen the interval they are compared with (it would be counted twice).
+    """
+    n = n_test_of(folder, dataset)
+    return None if n == FULL_TEST_SIZE.get(dataset) else n
 
 
 def effect_of(pv: pd.Series, values: pd.DataFrame) -> tuple[float | None, str]:
@@ -119,12 +136,12 @@ def norm_of(activation_kwargs: str) -> str:
 
 
 def _ours_paper_c(table: pd.DataFrame, metric: str = "best_test_acc", runs=protocol_runs) -> dict[tuple, list]:
-    """(dataset, activation) → [(value, test-set size)] over the runs."""
+    """(dataset, activation) → [(value, test images not shared with the paper, or None)] over the runs."""
     out: dict[tuple, list] = {}
     for _, r in runs(table, "c").iterrows():
         if pd.notna(r.get(metric)):
             out.setdefault((r["dataset"], r["activation"]), []).append(
-                (r[metric], n_test_of(r["folder"], r["dataset"])))
+                (r[metric], unshared_test_size(r["folder"], r["dataset"])))
     return out
 
 
@@ -183,7 +200,7 @@ def reproduction_table(results_root: str | Path = "results",
                        paper_a_norms: tuple[str, ...] | list[str] = PAPER_A_NORMS) -> pd.DataFrame:
     """One row per paper number and way we measured it: ours (mean, std, n), interval, effect, verdict.
 
-    Columns: :data:`COLUMNS`. Paper A's numbers get one row per reading of eq. 9 in
+    Columns: :data:`COLUMNS` (``role``: :data:`ROLES`). Paper A's numbers get one row per reading of eq. 9 in
     ``paper_a_norms`` that has runs (``activation`` = ``mix (<norm>)``), or one untestable row when
     none has. Paper C's numbers get a second row (metric ``test_acc_at_best_val``) wherever
     validation-split runs exist, so the best-on-test selection can be judged beside the paper.
@@ -199,20 +216,21 @@ def reproduction_table(results_root: str | Path = "results",
             measured = [(norm, ours[(pv["dataset"], pv["metric"])]) for norm, ours in ours_a.items()
                         if (pv["dataset"], pv["metric"]) in ours]
             if not measured:
-                rows.append(_row(pv, [], values))
+                rows.append(_row(pv, [], values, role="primary"))
             for norm, ours in measured:
-                row = _row(pv, ours, values, activation=f"{pv['activation']} ({norm})")
+                row = _row(pv, ours, values, activation=f"{pv['activation']} ({norm})",
+                           role="primary" if norm == PRIMARY_NORM else "sensitivity")
                 row["note"] += f"; our reading of eq. 9: {norm}"
                 rows.append(row)
         elif pv["paper"] == "C":
             key = (pv["dataset"], pv["activation"])
-            rows.append(_row(pv, ours_c.get(key, []), values))
+            rows.append(_row(pv, ours_c.get(key, []), values, role="primary"))
             if key in ours_c_val:
-                row = _row(pv, ours_c_val[key], values, metric="test_acc_at_best_val")
+                row = _row(pv, ours_c_val[key], values, metric="test_acc_at_best_val", role="secondary")
                 row["note"] += f"; {VAL_NOTE}"
                 rows.append(row)
         else:
-            rows.append(_row(pv, [], values))
+            rows.append(_row(pv, [], values, role="primary"))
     return pd.DataFrame(rows, columns=COLUMNS).astype({"seeds_needed": "Int64"})
 
 
@@ -222,131 +240,18 @@ def _untestable_reason(pv: pd.Series) -> str:
     return "no full-protocol runs committed yet (run tools/reproduce.py)"
 
 
-def _claim_row(paper: str, claim: str, metric: str, challenger, baseline, direction: str, test: str,
-               runs: str) -> dict:
-    r = stats.paired_difference(challenger, baseline)
-    return {"paper": paper, "claim": claim, "metric": metric, "n_seeds": r["n"], "mean_diff": r["mean_diff"],
-            "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_value": r["p_value"], "test": test,
-            "wins": r["wins"], "verdict": stats.claim_verdict(r["ci_low"], r["ci_high"], direction), "runs": runs}
-
-
-#: paper C's ordering claims on its Table 1: (text, challenger, baseline, direction)
-PAPER_C_CLAIMS = (("ConvNet-AdAct > ConvNet-ReLU", "adact", "relu", ">"),
-                  ("ConvNet-Optimized ≥ ConvNet-AdAct", "optimized", "adact", ">="),
-                  ("ConvNet-Optimized > ConvNet-ReLU", "optimized", "relu", ">"))
-#: our controls at matched compute (not the paper's claims): does the Optimized net, PReLU in layers 1–2 and
-#: Mish in 3–4, beat simply using one of those two everywhere? Same form: (text, challenger, baseline, direction)
-MATCHED_COMPUTE_CLAIMS = (("control: ConvNet-Optimized > all-PReLU ConvNet", "optimized", "prelu", ">"),
-                          ("control: ConvNet-Optimized > all-Mish ConvNet", "optimized", "mish", ">"),
-                          ("control: ConvNet-AdAct > all-PReLU ConvNet", "adact", "prelu", ">"),
-                          ("control: ConvNet-AdAct > all-Mish ConvNet", "adact", "mish", ">"))
-#: each claim on the paper's metric, the final epoch (no choice) and the epoch chosen on a validation split
-PAPER_C_CLAIM_METRICS = (("best_test_acc", False), ("final_test_acc", False), ("test_acc_at_best_val", True))
-PAIRED_T = ("paired t over seeds (challenger − baseline), two-sided 95 % CI; "
-            "replicates only if the CI excludes 0 in the claimed direction")
-
-
-def ordering_claims(results_root: str | Path = "results", dataset: str = "fmnist",
-                    metrics=PAPER_C_CLAIM_METRICS) -> pd.DataFrame:
-    """Paper C's ordering claims, paired by seed, on each of ``metrics`` ((summary column, validation?)).
-
-    Then our matched-compute controls (:data:`MATCHED_COMPUTE_CLAIMS`, claim text starting "control:"),
-    wherever the all-PReLU and all-Mish runs exist with at least two seeds paired with the other network.
-
-    With validation True the runs of the held-out-validation variant (``<dataset>-val``) are used.
-    A "≥" claim is judged as ">": equality cannot be shown without a margin, so it replicates only
-    when the challenger is measurably better. Columns: :data:`CLAIM_COLUMNS`.
-    """
-    table = collect_summaries(Path(results_root))
-    frames = []
-    for metric, validation in metrics:
-        runs = (validation_runs if validation else protocol_runs)(table, "c", dataset) if len(table) else table
-        frames.append(paired_claims(runs, PAPER_C_CLAIMS + MATCHED_COMPUTE_CLAIMS, [metric],
-                                    f"paper_c/{dataset}" + ("-val" if validation else "")))
-    rows = pd.concat([f for f in frames if len(f)] or [frames[0]], ignore_index=True)
-    order = {text: i for i, (text, *_) in enumerate(PAPER_C_CLAIMS + MATCHED_COMPUTE_CLAIMS)}
-    return rows.sort_values("claim", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
-
-
-def paired_claims(runs: pd.DataFrame, claims=PAPER_C_CLAIMS, metrics=("best_test_acc", "final_test_acc"),
-                  label: str = "") -> pd.DataFrame:
-    """Ordering claims tested on any table of runs (``collect_summaries``), paired by seed.
-
-    ``claims``: (text, challenger activation, baseline activation, direction) tuples, e.g.
-    :data:`PAPER_C_CLAIMS`; ``metrics``: summary columns to test each claim on; ``label`` fills the
-    ``runs`` column. A claim is skipped where fewer than two seeds have both networks. Columns:
-    :data:`CLAIM_COLUMNS`.
-    """
-    rows = []
-    for text, better, worse, direction in claims:
-        for metric in metrics:
-            if not len(runs) or metric not in runs:
-                continue
-            wide = runs.pivot_table(index="seed", columns="activation", values=metric)
-            if better not in wide or worse not in wide:
-                continue
-            pair = wide[[better, worse]].dropna()
-            if len(pair) < 2:
-                continue
-            test = PAIRED_T + ("; '≥' is judged as '>' (a tie cannot be shown without a margin)"
-                               if direction == ">=" else "")
-            rows.append(_claim_row("C", text, metric, pair[better], pair[worse], direction, test, label))
-    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-
-
 def paper_a_margins(folder: str | Path) -> dict[str, float]:
-    """Paper A's two claims as margins on one run's final weights (> 0: the claim holds in this run).
+    """Paper A's two readings of Table 1 as margins on one run's final weights (> 0: it holds in this run).
 
-    ``layer 1``: p_relu − max(p_tanh, p_sin); ``layer i`` (i ≥ 2): max(p_tanh, p_sin) − p_relu.
+    ``layer 1``: p_relu − max(p_tanh, p_sin); ``layer i`` (i ≥ 2): max(p_tanh, p_sin) − p_relu. A description
+    per run only: as a test statistic the margin is biased (a max minus one member is positive on average when
+    nothing is preferred); the tests use p_relu − 1/3 (:mod:`mixact_lib.analysis_plan`).
     """
     layers = mixture_weights(folder)
     convergent = layers[list(CONVERGENT)].max(axis=1)
     margins = convergent - layers["relu"]
     margins.iloc[0] = -margins.iloc[0]
     return margins.to_dict()
-
-
-ONE_SAMPLE_T = ("one-sample t on the per-seed margins (paired_difference against 0), two-sided 95 % CI; "
-                "replicates only if the CI lies above 0")
-
-
-def paper_a_claims(results_root: str | Path = "results", dataset: str = "fmnist",
-                   norms: tuple[str, ...] | list[str] = PAPER_A_NORMS) -> pd.DataFrame:
-    """Paper A's reading of its Table 1, tested on the per-seed margins for every reading of eq. 9.
-
-    Claim 1 (§4, eq. 11–13): "first activation layer is more dominated by ReLU", as the margin
-    p_relu − max(p_tanh, p_sin) in layer 1. Claim 2 (§4 and §5): deeper layers "prefer more convergent
-    activation functions", as max(p_tanh, p_sin) − p_relu in each of layers 2 and 3 (one row each).
-    The three readings share cycle 1 (run before the mixture trains), so their rows are three looks at
-    the same seeds, not independent replications. ``norms``: the readings to test, in this order.
-    Columns: :data:`CLAIM_COLUMNS`.
-    """
-    table = collect_summaries(Path(results_root))
-    runs = protocol_runs(table, "a", dataset) if len(table) else table
-    rows = []
-    if not len(runs):
-        return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-    read_as = runs["activation_kwargs"].map(norm_of)
-    for norm in norms:
-        group = runs[read_as == norm].sort_values("seed")
-        if len(group) < 2:
-            continue
-        margins = pd.DataFrame([paper_a_margins(f) for f in group["folder"]])
-        for layer in margins.columns:
-            first = layer == margins.columns[0]
-            text = "layer 1 prefers ReLU" if first else f"{layer} prefers a convergent function (tanh or sin)"
-            metric = ("p_relu − max(p_tanh, p_sin)" if first else "max(p_tanh, p_sin) − p_relu") + f", {layer}"
-            m = margins[layer].to_numpy(float)
-            rows.append(_claim_row("A", f"{text} (eq. 9 read as {norm})", metric, m, np.zeros_like(m), ">",
-                                   ONE_SAMPLE_T, f"paper_a/{dataset}/{norm}"))
-    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-
-
-def claims_table(results_root: str | Path = "results", dataset: str = "fmnist",
-                 paper_a_norms: tuple[str, ...] | list[str] = PAPER_A_NORMS) -> pd.DataFrame:
-    """Every ordering claim we can test: paper C's, then paper A's per reading (``results/claims.csv``)."""
-    frames = [ordering_claims(results_root, dataset), paper_a_claims(results_root, dataset, paper_a_norms)]
-    return pd.concat([f for f in frames if len(f)] or [frames[0]], ignore_index=True)
 
 
 def paper_a_claims_per_run(folders: list[str | Path]) -> pd.DataFrame:

@@ -75,13 +75,28 @@ def test_paper_c_row_with_a_wide_interval_is_inconclusive(tmp_path):
     _run(tmp_path, "c", "adact", 7, {"best_test_acc": 0.5}, home="fmnist-val")  # nor do variants' runs
     row = _row(mx.reproduction_table(tmp_path), "C", "fmnist", "adact", "best_test_acc")
     assert row.n_seeds == 3 and row.ours_mean == pytest.approx(0.921)
-    # by hand: mean ± t_2 · √(sd²(1 + 1/3) + 0.921·0.079/10,000)
-    half = T_TWO_DF * math.sqrt(0.003**2 * 4 / 3 + 0.921 * 0.079 / 10_000)
+    # by hand: mean ± t_2 · sd · √(1 + 1/3); the paper scored the same 10,000 test images, so their binomial
+    # error is shared and not added (it would be counted twice)
+    half = T_TWO_DF * math.sqrt(0.003**2 * 4 / 3)
     assert (row.interval_low, row.interval_high) == (pytest.approx(0.921 - half), pytest.approx(0.921 + half))
-    assert row.effect == pytest.approx(0.001) and row.verdict == INCONCLUSIVE
-    assert pd.isna(row.seeds_needed)  # the test-set error alone is wider than 0.001
-    assert "no number of seeds would" in row.note and "10,000 images" in row.rule and "other networks" in row.rule
+    assert row.effect == pytest.approx(0.001) and row.verdict == INCONCLUSIVE and row.role == "primary"
+    assert pd.isna(row.seeds_needed)  # one run's own spread, 2·1.96·0.003, is wider than 0.001
+    assert "no number of seeds would" in row.note and "images" not in row.rule and "other networks" in row.rule
     assert _row(mx.reproduction_table(tmp_path), "C", "fmnist", "relu", "best_test_acc").verdict == UNTESTABLE
+
+
+def test_test_set_error_is_added_only_for_images_the_paper_did_not_score(tmp_path):
+    for seed, acc in enumerate([0.9180, 0.9240, 0.9210]):
+        _run(tmp_path, "c", "adact", seed, {"best_test_acc": acc})
+    folder = tmp_path / "paper_c" / "fmnist" / "adact" / "seed0"
+    assert reproduction.unshared_test_size(folder, "fmnist") is None  # the whole test set: shared with the paper
+    for seed in range(3):  # the same runs scored on 2,000 test images: not the paper's images
+        config = tmp_path / "paper_c" / "fmnist" / "adact" / f"seed{seed}" / "config.json"
+        config.write_text(json.dumps({**json.loads(config.read_text()), "test_subset": 2000}))
+    assert reproduction.unshared_test_size(folder, "fmnist") == 2000
+    row = _row(mx.reproduction_table(tmp_path), "C", "fmnist", "adact", "best_test_acc")
+    half = T_TWO_DF * math.sqrt(0.003**2 * 4 / 3 + 0.921 * 0.079 / 2000)
+    assert row.interval_high - row.interval_low == pytest.approx(2 * half) and "2,000 images" in row.rule
 
 
 def test_paper_c_value_outside_the_interval_does_not_replicate(tmp_path):
@@ -128,69 +143,9 @@ def test_paper_a_numbers_get_one_row_per_reading_of_eq_9(tmp_path):
     tanh2 = table[(table.paper == "A") & (table.dataset == "fmnist") & (table.metric == "weight tanh layer 2")]
     assert list(tanh2.activation) == ["mix (softmax)", "mix (abs)"]  # square: no runs, so no row
     assert list(tanh2.verdict) == [INCONCLUSIVE, DOES_NOT]  # two seeds: t_1 makes the interval wide
+    assert list(tanh2.role) == ["primary", "sensitivity"]  # one paper number, counted once
     mnist = table[(table.paper == "A") & (table.dataset == "mnist")]
     assert len(mnist) == 9 and set(mnist.verdict) == {UNTESTABLE} and set(mnist.activation) == {"mix"}
-
-
-def test_ordering_claim_recomputed_by_hand_from_two_seeds(tmp_path):
-    for seed, (relu, adact) in enumerate([(0.920, 0.923), (0.921, 0.926)]):
-        _run(tmp_path, "c", "relu", seed, {"best_test_acc": relu, "final_test_acc": relu - 0.002})
-        _run(tmp_path, "c", "adact", seed, {"best_test_acc": adact, "final_test_acc": adact - 0.002})
-    claims = reproduction.claims_table(tmp_path)
-    assert list(claims.columns) == reproduction.CLAIM_COLUMNS
-    assert reproduction.CLAIM_COLUMNS[:11] == ["paper", "claim", "metric", "n_seeds", "mean_diff", "ci_low",
-                                               "ci_high", "p_value", "test", "wins", "verdict"]
-    assert list(claims.metric) == ["best_test_acc", "final_test_acc"]  # no optimized runs, no validation runs
-    row = claims.iloc[0]
-    # differences 0.003 and 0.005: mean 0.004, sd √2·0.001, t = 0.004 / 0.001 = 4 on 1 df (a Cauchy variable)
-    half = T_ONE_DF * math.sqrt(2) * 0.001 / math.sqrt(2)
-    assert (row.paper, row.claim, row.n_seeds, row.wins, row.runs) == (
-        "C", "ConvNet-AdAct > ConvNet-ReLU", 2, 2, "paper_c/fmnist")
-    assert row.mean_diff == pytest.approx(0.004)
-    assert (row.ci_low, row.ci_high) == (pytest.approx(0.004 - half), pytest.approx(0.004 + half))
-    assert row.p_value == pytest.approx(1 - 2 * math.atan(4) / math.pi)
-    assert row.verdict == INCONCLUSIVE  # 2 of 2 seeds agree, and still the interval contains 0
-    assert "paired t" in row.test
-
-
-def test_ordering_claims_replicate_only_when_the_interval_excludes_zero(tmp_path):
-    for seed, (relu, adact, opt) in enumerate([(0.920, 0.923, 0.9231), (0.921, 0.9235, 0.9232),
-                                               (0.919, 0.9222, 0.9219), (0.918, 0.9208, 0.9212),
-                                               (0.920, 0.9226, 0.9224)]):
-        for variant, acc in (("relu", relu), ("adact", adact), ("optimized", opt)):
-            _run(tmp_path, "c", variant, seed, {"best_test_acc": acc, "test_acc_at_best_val": acc},
-                 home="fmnist-val")
-    claims = reproduction.ordering_claims(tmp_path).set_index(["claim", "metric"])
-    assert list(claims.index.get_level_values("metric").unique()) == ["test_acc_at_best_val"]  # no protocol runs
-    assert claims.loc[("ConvNet-AdAct > ConvNet-ReLU", "test_acc_at_best_val")].verdict == REPLICATES
-    tie = claims.loc[("ConvNet-Optimized ≥ ConvNet-AdAct", "test_acc_at_best_val")]
-    assert tie.verdict == INCONCLUSIVE and "'≥' is judged as '>'" in tie.test
-    assert set(claims.runs) == {"paper_c/fmnist-val"}
-
-
-def test_paper_a_claims_test_margins_per_reading(tmp_path):
-    relu_first = [_weights((0.5, 0.3, 0.2), (0.2, 0.5, 0.3), (0.3, 0.3, 0.4)),
-                  _weights((0.45, 0.3, 0.25), (0.25, 0.45, 0.3), (0.35, 0.3, 0.35)),
-                  _weights((0.48, 0.32, 0.2), (0.3, 0.4, 0.3), (0.3, 0.5, 0.2))]
-    for seed, summary in enumerate(relu_first):
-        _run(tmp_path, "a", "softmax", seed, summary, {"norm": "softmax"}, activation="mix")
-    _run(tmp_path, "a", "abs", 0, relu_first[0], {"norm": "abs"}, activation="mix")  # one seed: no test
-    _run(tmp_path, "a", "cycle1", 0, _weights((0.1, 0.5, 0.4), (0.2, 0.5, 0.3), (0.3, 0.3, 0.4)),
-         {"norm": "softmax"}, activation="mix", home="fmnist-act-lr-10ep")  # a study's run: not the protocol
-    claims = mx.paper_a_claims(tmp_path)
-    assert list(claims.columns) == reproduction.CLAIM_COLUMNS and set(claims.runs) == {"paper_a/fmnist/softmax"}
-    assert list(claims.metric) == ["p_relu − max(p_tanh, p_sin), layer 1", "max(p_tanh, p_sin) − p_relu, layer 2",
-                                   "max(p_tanh, p_sin) − p_relu, layer 3"]
-    first = claims.iloc[0]
-    margins = [0.5 - 0.3, 0.45 - 0.3, 0.48 - 0.32]
-    by_hand = stats.paired_difference(margins, [0, 0, 0])
-    assert first.claim == "layer 1 prefers ReLU (eq. 9 read as softmax)" and first.wins == 3
-    assert (first.mean_diff, first.ci_low) == (pytest.approx(by_hand["mean_diff"]), pytest.approx(by_hand["ci_low"]))
-    assert first.verdict == REPLICATES and first.ci_low > 0
-    third = claims.iloc[2]  # margins 0.1, 0.0, 0.2: holds in 2 of 3, the interval contains 0
-    assert (third.wins, third.verdict) == (2, INCONCLUSIVE)
-    assert "one-sample t" in third.test
-    assert mx.paper_a_claims(tmp_path / "nothing").empty
 
 
 def test_per_run_claims_are_read_from_the_margins(tmp_path):
@@ -225,8 +180,9 @@ def test_book_views_use_a_dash_for_missing(tmp_path):
 def test_reproduce_table_regenerates_the_committed_csvs(tmp_path):
     """``tools/reproduce.py --table`` on a copy of the committed runs writes both committed CSVs byte for byte."""
     results = tmp_path / "results"
-    for study in ("paper_a", "paper_c"):  # the runs the two tables read
+    for study in ("paper_a", "paper_c", "paper_b/fmnist-cpu/tables"):  # the runs the two tables read
         shutil.copytree(ROOT / "results" / study, results / study)
+    shutil.copy(ROOT / "results" / "analysis_plan.yaml", results)  # and the plan that judges the claims
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "reproduce.py"), "--table", "--results", str(results)],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -234,22 +190,6 @@ def test_reproduce_table_regenerates_the_committed_csvs(tmp_path):
         assert (results / name).read_bytes() == (ROOT / "results" / name).read_bytes(), f"{name} is stale: rerun " \
             "`python tools/reproduce.py --table`"
     assert "replicates" in r.stdout and "claims.csv" in r.stdout
-
-
-def test_matched_compute_controls_pair_optimized_and_adact_with_the_baselines(tmp_path):
-    accs = {"relu": [0.918, 0.919, 0.920], "adact": [0.921, 0.922, 0.9235], "optimized": [0.9215, 0.923, 0.924],
-            "prelu": [0.9195, 0.920, 0.9205]}
-    for variant, values in accs.items():
-        for seed, acc in enumerate(values):
-            _run(tmp_path, "c", variant, seed, {"best_test_acc": acc, "final_test_acc": acc})
-    claims = reproduction.ordering_claims(tmp_path).set_index(["claim", "metric"])
-    controls = claims[claims.index.get_level_values("claim").str.startswith("control:")]
-    # all-Mish has no runs: only the two PReLU controls, on both measurements
-    assert sorted(set(controls.index.get_level_values("claim"))) == [
-        "control: ConvNet-AdAct > all-PReLU ConvNet", "control: ConvNet-Optimized > all-PReLU ConvNet"]
-    row = controls.loc[("control: ConvNet-Optimized > all-PReLU ConvNet", "best_test_acc")]
-    diffs = [a - b for a, b in zip(accs["optimized"], accs["prelu"])]
-    assert row.mean_diff == pytest.approx(sum(diffs) / 3) and row.n_seeds == 3
 
 
 def _chain(root: Path, seed: int, seconds: dict) -> None:

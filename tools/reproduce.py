@@ -27,7 +27,8 @@ import torch
 from mixact_lib.claims import hold
 from mixact_lib.data import DatasetNotFoundError
 from mixact_lib.experiments import paper_config, run
-from mixact_lib.reproduction import PAPER_A_NORMS, claims_table, reproduction_table
+from mixact_lib.analysis_plan import claims_table
+from mixact_lib.reproduction import PAPER_A_NORMS, reproduction_table
 from mixact_lib.training import Phase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ def paper_a_act_lr_runs(dataset: str, seed: int, base: Path, device: str, norms,
 
 
 def write_tables(results: Path) -> int:
-    """Write the value verdicts (reproduction.csv) and ordering claims (claims.csv) from the runs in ``results``."""
+    """Write the value verdicts (reproduction.csv) and the analysis plan's claims (claims.csv) from ``results``."""
     for name, table in (("reproduction.csv", reproduction_table(results)), ("claims.csv", claims_table(results))):
         table.to_csv(results / name, index=False)
         print(table.groupby(["paper", "verdict"]).size().rename("numbers" if name == "reproduction.csv" else "claims")

@@ -306,3 +306,38 @@ def test_committed_paper_b_runs_keep_their_configs():
                 checked += 1
     if checked == 0:
         pytest.skip("no committed paper B runs in this checkout")
+
+
+# --- paper B Fig. 4 as drawn: four traced weights per layer (issue 32) -----------------------------
+
+def test_traced_weights_are_layers_1_5_9_of_vgg_in_four_filters():
+    from mixact_lib.models import build_model
+    from mixact_lib.training import traced_weights
+
+    net = build_model("vgg", 10, 1, width=0.0625, depth=16)
+    traced = traced_weights(net)
+    convs = net.conv_layers()
+    names = {id(m): n for n, m in net.named_modules()}
+    assert list(traced) == [names[id(convs[i])] for i in (0, 4, 8)]
+    first = traced[names[id(convs[0])]]
+    per_filter = convs[0].weight[0].numel()
+    assert len(first) == 4 and len({i // per_filter for i in first}) == 4  # four different filters
+    assert traced_weights(build_model("vgg", 10, 1, width=0.0625, depth=16)) == traced  # fixed by position
+
+
+def test_weight_trace_records_the_signed_increments_of_the_traced_weights(data):
+    net = tiny_net("arelu")
+    path = "0"  # tiny_net's weight layers are 0, 5 and 7, so of 1, 5, 9 only layer 1 exists
+    seen = [net[0].weight.detach().flatten().clone()]
+    hist = train(net, data, [Phase(2, "sgd", 1e-1), Phase(1, "sgd", 1e-1, trains="act")], batch_size=64,
+                 progress=False, callbacks=[lambda r: seen.append(net[0].weight.detach().flatten().clone())]).history
+    assert all(list(r["weight_trace"]) == [path] for r in hist)
+    indices = [int(i) for i in hist[0]["weight_trace"][path]]
+    assert len(indices) == 4
+    for e, record in enumerate(hist[:2]):
+        expected = (seen[e + 1] - seen[e])[indices]
+        got = torch.tensor(list(record["weight_trace"][path].values()))
+        assert torch.allclose(got, expected) and (got != 0).all()
+    assert any(v < 0 for r in hist[:2] for v in r["weight_trace"][path].values())  # signed, not a norm
+    # control: a phase that trains only the activations leaves the traced weights where they were
+    assert all(v == 0 for v in hist[2]["weight_trace"][path].values())

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..activations import describe_activations
 from ..data import Dataset, batches
-from .metrics import evaluate, snapshot_weights, weight_increments, weight_norms
+from .metrics import evaluate, snapshot_weights, weight_increments, weight_norms, weight_trace
 from .phases import Phase, frozen_norm_statistics, make_optimizer, parse_phases, set_learning_rates, set_trainable
 from .records import load_checkpoint, read_predictions, save_checkpoint, write_history, write_predictions
 
@@ -183,6 +183,7 @@ def train(
             images_per_s=seen / train_seconds,
             activations=describe_activations(model),
             delta_w=weight_increments(model, before),
+            weight_trace=weight_trace(model, before),
             weight_norm=weight_norms(model),
         )
         if initial_norms is not None:  # ‖W‖ before any step: the denominator of epoch 1's relative Δw

@@ -1,5 +1,5 @@
-"""What a run measures besides accuracy: paper B's Δw (Fig. 4), the weight norms that make it relative,
-and convergence area (Fig. 6)."""
+"""What a run measures besides accuracy: paper B's Δw (Fig. 4) as a per-layer norm and as the increments of
+four traced weights, the weight norms that make the norm relative, and convergence area (Fig. 6)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,6 +24,47 @@ def snapshot_weights(model: nn.Module) -> dict[str, Tensor]:
 def weight_increments(model: nn.Module, before: dict[str, Tensor]) -> dict[str, float]:
     """Paper B Fig. 4: Δw_l = ‖W_l(epoch e) − W_l(epoch e−1)‖_F for every layer l."""
     return {n: float((m.weight.detach() - before[n]).norm()) for n, m in weight_layers(model) if n in before}
+
+
+#: paper B Fig. 4 follows layers 1, 5 and 9 (1 = the first convolution or linear layer in definition order)
+TRACE_LAYERS = (1, 5, 9)
+#: paper B Fig. 4: "Rows 1–4 illustrate four various weights" of each of those layers (B, line 221)
+TRACED_WEIGHTS = 4
+
+
+def traced_weights(model: nn.Module, layers: Sequence[int] = TRACE_LAYERS,
+                   count: int = TRACED_WEIGHTS) -> dict[str, list[int]]:
+    """{layer path: flat indices} of the scalar weights that :func:`weight_trace` follows.
+
+    The paper does not say which four weights it drew; ours are fixed by position alone, the
+    same in every run of a model: the centres of ``count`` equal slices of the flattened weight,
+    ``(2k + 1)·n // (2·count)`` for k = 0 … count − 1, so in a convolution they fall in
+    ``count`` different filters. Layers beyond the model's depth are left out.
+    """
+    found = weight_layers(model)
+    traced = {}
+    for index in layers:
+        if 1 <= index <= len(found):
+            name, module = found[index - 1]
+            n = module.weight.numel()
+            traced[name] = sorted({(2 * k + 1) * n // (2 * count) for k in range(count)})
+    return traced
+
+
+def weight_trace(model: nn.Module, before: dict[str, Tensor], layers: Sequence[int] = TRACE_LAYERS,
+                 count: int = TRACED_WEIGHTS) -> dict[str, dict[str, float]]:
+    """Paper B Fig. 4 as drawn: the signed increment w(e) − w(e−1) of each traced scalar weight.
+
+    ``before`` is :func:`snapshot_weights` at the start of the epoch. Returned as
+    {layer path: {flat index: increment}} (:func:`traced_weights` picks the indices); recorded in
+    every epoch's history as ``weight_trace``, beside the per-layer norm ``delta_w``.
+    """
+    modules = dict(weight_layers(model))
+    trace = {}
+    for name, indices in traced_weights(model, layers, count).items():
+        now, then = modules[name].weight.detach().reshape(-1), before[name].reshape(-1)
+        trace[name] = {str(i): float(now[i] - then[i]) for i in indices}
+    return trace
 
 
 def weight_norms(model: nn.Module) -> dict[str, float]:

@@ -328,26 +328,38 @@ def learned_slope_errors(f: str, a: float, lrs: list[float], batches: list[tuple
 
 
 def batchnorm_slope_gradients(batches: list[tuple[Tensor, Tensor]], a: float = 2.0, seed: int = 0,
-                              sizes: list[int] | None = None, bn_eps: tuple[float, ...] = (1e-12, 1e-5)) -> pd.DataFrame:
-    """∂L/∂a when BatchNorm follows the next layer: f(a·z) → Linear → BN → ….
+                              sizes: list[int] | None = None, bn_eps: tuple[float, ...] = (1e-12, 1e-5),
+                              arelu_b: tuple[float, ...] = (0.0, 0.3)) -> pd.DataFrame:
+    """∂L/∂a and ∂L/∂b when BatchNorm follows the next layer: f(z) → Linear → BN → ….
 
-    For a positively homogeneous f (ReLU) and c = 0, f(a·z) = a·f(z); the next BN subtracts the
-    batch mean (the Linear's bias with it) and divides by √(a²·var + ε), so for ε → 0 the loss does
-    not depend on a at all and ∂L/∂a = 0. BN's ε leaves a dependence of relative size about
-    ε/(a²·var). For tanh and sigmoid a changes the shape, so its gradient is not zero.
+    AReLU, f(z) = max(a·z, b·z) with c = d = 0, is positively homogeneous *jointly* in (a, b):
+    f_{λa, λb}(z) = λ·f_{a,b}(z) for λ > 0. The next BN subtracts the batch mean (the Linear's bias with it)
+    and divides by the batch sd, so for BN's ε → 0 the loss is invariant under (a, b) → λ(a, b), and Euler's
+    identity gives the condition that holds:
+
+        a·∂L/∂a + b·∂L/∂b = 0.
+
+    Only when b = 0 as well (f = a·ReLU) does ∂L/∂a = 0 follow on its own; at b ≠ 0 ∂L/∂a is not 0 (the
+    control), and even at b = 0 ∂L/∂b is not 0, so a trained AReLU leaves that case at its first step. BN's
+    ε leaves a dependence of relative size about ε/(a²·var). For ATanh and ASigmoid, b·f(a·z), a changes the
+    shape, so neither ∂L/∂a nor the joint sum vanishes. One row per f (and per b in ``arelu_b`` for AReLU).
     """
     sizes = sizes or [batches[0][0].shape[1], 32, 32, 10]
     rows = []
     x, y = batches[0]
-    for f in ADAPTIVE:
-        row = {"f": f, "a": a}
+    cases = [("relu", b) for b in arelu_b] + [(f, 1.0) for f in ADAPTIVE if f != "relu"]
+    for f, b in cases:
+        row = {"f": f, "a": a, "b": b}
         for eps in bn_eps:
             torch.manual_seed(seed)
-            act = make_activation(ADAPTIVE[f], a=a).double()
+            act = make_activation(ADAPTIVE[f], a=a, b=b).double()
             net = nn.Sequential(nn.Linear(sizes[0], sizes[1]), act, nn.Linear(sizes[1], sizes[2]),
                                 nn.BatchNorm1d(sizes[2], eps=eps), nn.ReLU(), nn.Linear(sizes[2], sizes[-1])).double()
             F.cross_entropy(net(x), y).backward()
             row[f"dL/da, BN eps={eps:g}"] = act.a.grad.item()
+            if eps == bn_eps[0]:
+                row[f"dL/db, BN eps={eps:g}"] = act.b.grad.item()
+                row[f"a·dL/da + b·dL/db, BN eps={eps:g}"] = a * act.a.grad.item() + b * act.b.grad.item()
         row["max |dL/dW| (scale)"] = net[0].weight.grad.abs().max().item()
         rows.append(row)
     return pd.DataFrame(rows)

@@ -155,7 +155,7 @@ def test_activation_curves_give_one_curve_per_channel_group():
     from mixact_lib import make_activation, plots
     act = make_activation("kat_rational", groups=4)
     with torch.no_grad():
-        act.numerator.mul_(torch.arange(1.0, 5.0)[:, None])  # four different functions
+        act.denominator.mul_(torch.arange(1.0, 5.0)[:, None])  # four different functions (the numerator is shared)
     curves = plots.activation_curves({"layer 1": act, "plain": make_activation("relu")}, lo=-2, hi=2, n=7)
     assert sorted(curves.query("layer == 'layer 1'").group.unique()) == [0, 1, 2, 3]
     assert curves.query("layer == 'plain'").group.unique().tolist() == [0]
@@ -168,3 +168,38 @@ def test_activation_curves_give_one_curve_per_channel_group():
         assert got == pytest.approx(expected, abs=1e-6)
     assert not np.allclose(curves.query("group == 0 and layer == 'layer 1'").y,
                            curves.query("group == 3 and layer == 'layer 1'").y)
+
+
+# --- paper B Fig. 4 as drawn: traced weights (issue 32) --------------------------------------------
+
+def test_weight_trace_increments_read_back_every_traced_weight_and_draw_as_fig4(tmp_path):
+    from torch import nn
+
+    from mixact_lib.activations import make_activation
+    from mixact_lib.plots import plot_weight_trace
+
+    data = synthetic_dataset(num_train=128, num_test=32, num_classes=10, shape=(1, 8, 8), seed=0)
+    folders = []
+    for seed, activation in [(0, "relu"), (0, "arelu"), (1, "arelu")]:
+        torch.manual_seed(seed)
+        layers = [nn.Flatten(), nn.Linear(64, 16)]
+        for _ in range(8):  # nine weight layers, so layers 1, 5 and 9 all exist
+            layers += [make_activation(activation), nn.Linear(16, 16)]
+        net = nn.Sequential(*layers[:-1], nn.Linear(16, 10))
+        folder = _run_folder(tmp_path / f"{activation}{seed}", activation=activation, seed=seed)
+        train(net, data, [Phase(2, "sgd", 1e-1)], batch_size=32, seed=seed, out=folder, progress=False)
+        folders.append(folder)
+    trace = slopes.weight_trace_increments(folders)
+    assert len(trace) == 3 * 2 * 3 * 4  # runs × epochs × layers × weights
+    assert sorted(trace.layer_index.unique()) == [1, 5, 9] and sorted(trace.weight_rank.unique()) == [1, 2, 3, 4]
+    history = json.loads((folders[1] / "history.json").read_text())
+    row = trace[(trace.folder == str(folders[1])) & (trace.epoch == 2) & (trace.layer_index == 5)
+                & (trace.weight_rank == 3)].iloc[0]
+    assert row.increment == history[1]["weight_trace"][row.layer][str(row.weight)]
+    assert (trace.increment < 0).any() and (trace.increment > 0).any()  # signed
+    fig = plot_weight_trace(trace)
+    assert len(fig.axes) == 4 * 3  # rows: the four weights; columns: layers 1, 5, 9
+    # control: a run from before weight_trace is refused with the way out, not drawn as zeros
+    old = _run_folder(tmp_path / "old", history=[{k: v for k, v in history[0].items() if k != "weight_trace"}])
+    with pytest.raises(ValueError, match="predates it"):
+        slopes.weight_trace_increments([old])

@@ -132,14 +132,14 @@ Layout rational_layout(const torch::Tensor& x, const torch::Tensor& par, int64_t
   return {x.size(0) * C, C, x.numel() / (x.size(0) * C)};
 }
 
-// y = P(x)/(1 + |S(x)|) (rational_core.h); an undefined tensor for degrees without a compiled kernel
-torch::Tensor rational_forward_op(torch::Tensor x, torch::Tensor par, int64_t m, int64_t n) {
+// y = P(x)/Q(x) in version A (0) or B (1) (rational_core.h); an undefined tensor for degrees without a kernel
+torch::Tensor rational_forward_op(torch::Tensor x, torch::Tensor par, int64_t m, int64_t n, int64_t version) {
   Layout L = rational_layout(x, par, m, n);
   auto y = torch::empty_like(x);
   bool done = false;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rational_forward", [&] {
-    done = rational_dispatch(m, n, [&](auto M, auto N) {
-      rational_forward_kernel<decltype(M)::value, decltype(N)::value, scalar_t>(
+    done = rational_dispatch(m, n, version, [&](auto M, auto N, auto V) {
+      rational_forward_kernel<decltype(M)::value, decltype(N)::value, decltype(V)::value, scalar_t>(
           x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), par.data_ptr<scalar_t>(), L);
     });
   });
@@ -147,7 +147,7 @@ torch::Tensor rational_forward_op(torch::Tensor x, torch::Tensor par, int64_t m,
 }
 
 std::vector<torch::Tensor> rational_backward_op(torch::Tensor x, torch::Tensor grad, torch::Tensor par, int64_t m,
-                                                int64_t n) {
+                                                int64_t n, int64_t version) {
   Layout L = rational_layout(x, par, m, n);
   TORCH_CHECK(grad.sizes() == x.sizes() && grad.is_contiguous() && grad.scalar_type() == x.scalar_type(),
               "mixact native: grad must be contiguous and like x");
@@ -155,8 +155,8 @@ std::vector<torch::Tensor> rational_backward_op(torch::Tensor x, torch::Tensor g
   auto sums = torch::zeros({at::get_num_threads(), m + 1 + n, L.C}, x.options().dtype(torch::kFloat64));
   bool done = false;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rational_backward", [&] {
-    done = rational_dispatch(m, n, [&](auto M, auto N) {
-      rational_backward_kernel<decltype(M)::value, decltype(N)::value, scalar_t>(
+    done = rational_dispatch(m, n, version, [&](auto M, auto N, auto V) {
+      rational_backward_kernel<decltype(M)::value, decltype(N)::value, decltype(V)::value, scalar_t>(
           x.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(), par.data_ptr<scalar_t>(), L,
           sums.data_ptr<double>());
     });
@@ -180,7 +180,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("mix_backward", &mix_backward, "fused mixture backward: dx and per-channel coefficient sums (double)");
   m.def("single_forward", &single_forward_op, "a single learnable activation's forward (x, params (4, C), kind)");
   m.def("single_backward", &single_backward_op, "its backward: dx and the parameters' gradients (4, C), double");
-  m.def("rational_forward", &rational_forward_op, "safe rational forward (x, coefficients (m+1+n, C), m, n)");
+  m.def("rational_forward", &rational_forward_op, "safe rational forward (x, coefficients (m+1+n, C), m, n, version 0 = A / 1 = B)");
   m.def("rational_backward", &rational_backward_op,
         "its backward: dx and the coefficients' gradients (m+1+n, C), double; empty for uncompiled degrees");
   m.def("rrelu_codes", &rrelu_codes, "the random codes of elements 0..n-1 for a seed (for tests)");

@@ -159,3 +159,27 @@ def relative_weight_increments(folders: list[str | Path]) -> pd.DataFrame:
                              "weight_norm_before": before[layer], "relative_delta_w": step / before[layer]})
             before = record["weight_norm"]
     return pd.DataFrame(rows)
+
+
+def weight_trace_increments(folders: list[str | Path]) -> pd.DataFrame:
+    """Paper B's Fig. 4 as drawn: the signed increment w(e) − w(e−1) of each traced scalar weight, tidy.
+
+    Reads the ``weight_trace`` each epoch's history holds (:func:`mixact_lib.training.metrics.weight_trace`:
+    four fixed weights in each of weight layers 1, 5 and 9). Columns: folder, model, activation, seed,
+    epoch, layer (module path), layer_index (1 = first conv/linear layer in forward order), weight (its
+    flat index in the layer's weight), weight_rank (1–4: the figure's row), increment.
+    """
+    rows = []
+    for folder in map(Path, folders):
+        who = _identity(folder)
+        history = _read(folder, "history.json")
+        if not history or "weight_trace" not in history[0]:
+            raise ValueError(f"{folder}/history.json has no weight_trace: the run predates it; re-run it into a new "
+                             "folder (e.g. grids/paper_b_fmnist_cpu/weight_trace.yaml) to record it")
+        index = {layer: i for i, layer in enumerate(history[0]["delta_w"], start=1)}  # every weight layer, in order
+        for record in history:
+            for layer, weights in record["weight_trace"].items():
+                for rank, (weight, step) in enumerate(weights.items(), start=1):
+                    rows.append({**who, "epoch": record["epoch"], "layer": layer, "layer_index": index[layer],
+                                 "weight": int(weight), "weight_rank": rank, "increment": step})
+    return pd.DataFrame(rows)

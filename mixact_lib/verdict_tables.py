@@ -224,3 +224,36 @@ def difference_count_values(verdicts) -> dict[str, int]:
     """How many paired comparisons came out better, worse, inconclusive, with too few seeds, and in all."""
     verdicts = list(verdicts)
     return {"all": len(verdicts), **{v: verdicts.count(v) for v in (BETTER, WORSE, OPEN, TOO_FEW)}}
+
+
+def beside_table5(studies: dict[str, pd.DataFrame], paper: pd.DataFrame, model: str = "resnet",
+                  dataset: str = "cifar10", value: str = "final_test_acc") -> pd.DataFrame:
+    """Paper B's Table 5 beside ours: one row per activation × optimiser, in the paper's order.
+
+    ``studies`` maps a name (e.g. ``authors_schedule``) to the summaries of one optimiser study
+    (:func:`mixact_lib.collect_summaries`), with at most one run per activation, optimiser and seed;
+    each becomes ``<name>_mean``, ``<name>_std`` and ``<name>_count`` of ``value`` over seeds, which
+    :func:`mixact_lib.show_table` shows as one mean ± sd column. ``paper`` is
+    ``mixact_lib.paper_values()``; its Table 5 cell of ``model`` and ``dataset`` is the last column
+    (NaN where the paper has none). Rows are the activations and optimisers of the studies.
+    """
+    order = ["sgd", "momentum", "adagrad", "adadelta", "adam"]  # Table 5's columns
+    parts = []
+    for name, table in studies.items():
+        repeated = table.duplicated(["activation", "optimizer", "seed"])
+        if repeated.any():
+            first = table[repeated].iloc[0]
+            raise ValueError(f"study {name!r} has more than one run of {first.activation} with {first.optimizer}, seed "
+                             f"{first.seed} (e.g. two learning rates); keep one setting per optimiser before comparing")
+        stats_ = table.groupby(["activation", "optimizer"])[value].agg(["mean", "std", "count"])
+        parts.append(stats_.rename(columns=lambda s: f"{name}_{s}"))
+    out = pd.concat(parts, axis=1).reset_index()
+    cells = paper[(paper.paper == "B") & (paper.table == "Table 5") & (paper.model == model) &
+                  (paper.dataset == dataset)]
+    cells = cells.assign(optimizer=cells.metric.str.removeprefix("test_acc ")).set_index(["activation", "optimizer"])
+    out[f"paper_{model}_{dataset}"] = [cells.paper_value.get((a, o), np.nan) for a, o in zip(out.activation, out.optimizer)]
+    rank = {o: i for i, o in enumerate(order)}
+    activations = list(dict.fromkeys(a for t in studies.values() for a in t.activation))
+    out = out.sort_values(["optimizer", "activation"], key=lambda s: s.map(rank if s.name == "optimizer" else
+                                                                           {a: i for i, a in enumerate(activations)}))
+    return out.reset_index(drop=True)

@@ -122,3 +122,22 @@ def test_difference_table_has_a_row_per_comparison_with_its_verdict():
     assert table.comparison.tolist() == ["arelu − relu", "atanh − tanh"]
     assert table.verdict.tolist() == ["better", "inconclusive"]
     assert table.p.tolist() == ["< 0.001", "0.500"] and table["seeds better"].tolist() == ["3 of 3", "1 of 3"]
+
+
+def test_beside_table5_sets_each_study_beside_the_papers_cell():
+    from mixact_lib.verdict_tables import beside_table5
+
+    runs = pd.DataFrame([{"activation": a, "optimizer": o, "seed": s, "final_test_acc": 0.5 + 0.1 * s + (a == "arelu") * 0.01}
+                         for a in ("relu", "arelu") for o in ("adam", "sgd") for s in (0, 1, 2)])
+    frame = beside_table5({"authors_schedule": runs, "customary": runs.assign(final_test_acc=runs.final_test_acc - 0.2)},
+                          mx.paper_values())
+    assert list(frame.optimizer) == ["sgd", "sgd", "adam", "adam"] and list(frame.activation) == ["relu", "arelu"] * 2
+    first = frame.iloc[0]
+    assert first.authors_schedule_mean == pytest.approx(0.6) and first.authors_schedule_std == pytest.approx(0.1)
+    assert first.customary_mean == pytest.approx(0.4) and first.authors_schedule_count == 3
+    assert first.paper_resnet_cifar10 == pytest.approx(0.6641)  # paper B Table 5, ResNet, ReLU, SGD
+    shown = format_frame(frame)
+    assert "0.60 ± 0.10" in shown.iloc[0].tolist() and "seeds" in shown.columns
+    # control: two settings of one optimiser in a study cannot be set beside one paper cell
+    with pytest.raises(ValueError, match="more than one run of relu with adam"):
+        beside_table5({"x": pd.concat([runs, runs.head(1)])}, mx.paper_values())

@@ -10,8 +10,9 @@ from .pareto import plot_pareto
 from .shapes import (activation_curves, learned_shape_curves, plot_activation_curves, plot_learned_shapes,
                      plot_mixture_weights, plot_shapes_per_layer, plot_weight_trajectories)
 from .studies import (plot_accuracy_vs_compute, plot_bars, plot_curves, plot_effective_rates, plot_layer_heatmaps, plot_scatter,
-                      plot_simplex_loss)
+                      plot_simplex_loss, plot_weight_trace)
 
 __all__ = ["save", "plot_mixture_weights", "plot_weight_trajectories", "activation_curves", "plot_activation_curves",
            "learned_shape_curves", "plot_learned_shapes", "plot_shapes_per_layer", "plot_layer_heatmaps",
-           "plot_effective_rates", "plot_accuracy_vs_compute", "plot_curves", "plot_bars", "plot_scatter", "plot_simplex_loss", "plot_pareto"]
+           "plot_effective_rates", "plot_accuracy_vs_compute", "plot_curves", "plot_bars", "plot_scatter", "plot_simplex_loss", "plot_pareto",
+           "plot_weight_trace"]

@@ -218,3 +218,25 @@ def plot_accuracy_vs_compute(cost: pd.DataFrame, hue: str = "network",
             ax.set_ylabel(metric.replace("_", " ") if j == 0 else "")
     _legend_below(fig, axes.ravel())
     return fig
+
+
+def plot_weight_trace(trace: pd.DataFrame, hue: str = "activation", title: str = "") -> plt.Figure:
+    """Paper B Fig. 4 as the paper draws it: rows = the four traced weights, columns = layers 1, 5, 9.
+
+    ``trace`` is :func:`mixact_lib.slopes.weight_trace_increments`. Each line is one run (seed): the
+    weight at a position is a different weight in every seed (its own initialisation), so seeds are
+    drawn, not averaged. A dotted line marks 0, since the increments are signed.
+    """
+    data = trace.assign(layer_name=[f"layer {i} ({n})" for i, n in zip(trace.layer_index, trace.layer)],
+                        row_name=[f"weight {r}" for r in trace.weight_rank])
+    grid = sns.relplot(data=data, x="epoch", y="increment", hue=hue, units="seed", estimator=None, kind="line",
+                       row="row_name", col="layer_name", marker="o", markersize=3, linewidth=1, alpha=0.8,
+                       height=1.9, aspect=1.5, facet_kws={"sharey": False, "margin_titles": True})
+    for ax in grid.axes.flat:
+        ax.axhline(0.0, color="0.6", linewidth=0.8, linestyle=":")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    grid.set_titles(row_template="{row_name}", col_template="{col_name}")
+    grid.set_ylabels("w(e) − w(e−1)")
+    if title:
+        grid.figure.suptitle(title, y=1.02)
+    return grid.figure

@@ -31,9 +31,11 @@ from .reproduction import CONVERGENT, UNIFORM, paper_values, protocol_runs, vali
 from .results import collect_summaries, mixture_weights
 
 PLAN_FILE = "analysis_plan.yaml"
-CLAIM_COLUMNS = ["paper", "family", "claim", "kind", "metric", "n_seeds", "n_planned", "mean_diff", "ci_low",
+CLAIM_COLUMNS = ["paper", "family", "claim", "kind", "direction", "metric", "n_seeds", "n_planned", "mean_diff", "ci_low",
                  "ci_high", "bound_low", "bound_high", "margin", "p_value", "adjustment", "p_adjusted", "verdict",
-                 "wins", "seeds_needed", "test", "runs"]
+                 "wins", "seeds_needed", "paper_effect", "test", "runs"]
+#: ``paper_effect``: the paper's own difference for the claim (challenger − baseline in its table; p_relu − 1/3
+#: for paper A), signed, where the paper gives one
 #: members of paper A's mixture, in eq. 10's order
 PAPER_A_MEMBERS = ("relu",) + CONVERGENT
 
@@ -108,13 +110,13 @@ def _row(plan: dict, family: dict, claim: dict, metric: str, challenger, baselin
     margin = plan["margins"][claim["margin"]] if "margin" in claim else 0.0
     direction = claim.get("direction", ">")
     r = stats.claim_test(challenger, baseline, kind, margin, direction, plan["confidence"])
-    power_effect = margin if kind in ("non_inferiority", "equivalence") else effect
+    power_effect = margin if kind in ("non_inferiority", "equivalence") else (None if effect is None else abs(effect))
     return {"paper": paper, "family": family["name"], "claim": claim["text"], "kind": kind, "metric": metric,
             "n_seeds": r["n"], "n_planned": n_planned, "mean_diff": r["mean_diff"], "ci_low": r["ci_low"],
             "ci_high": r["ci_high"], "bound_low": r["bound_low"], "bound_high": r["bound_high"],
             "margin": margin if margin else np.nan, "p_value": r["p_value"], "adjustment": family["adjustment"],
             "wins": r["wins"], "seeds_needed": stats.seeds_for_power(r["sd_diff"], power_effect, kind, plan["alpha"]),
-            "test": r["test"], "runs": runs_label, "direction": direction}
+            "paper_effect": np.nan if effect is None else effect, "test": r["test"], "runs": runs_label, "direction": direction}
 
 
 def _judge(plan: dict, rows: list[dict]) -> pd.DataFrame:
@@ -132,11 +134,11 @@ def _judge(plan: dict, rows: list[dict]) -> pd.DataFrame:
 
 
 def _paper_c_effect(claim: dict, dataset: str) -> float | None:
-    """The paper's own gap between the two networks (its Table 1), for the power estimate."""
+    """The paper's own gap, challenger − baseline, in its Table 1 (None for our controls)."""
     values = paper_values().query("paper == 'C' and dataset == @dataset and metric == 'best_test_acc'")
     by = dict(zip(values.activation, values.paper_value))
     if claim["challenger"] in by and claim["baseline"] in by:
-        return abs(by[claim["challenger"]] - by[claim["baseline"]])
+        return float(by[claim["challenger"]] - by[claim["baseline"]])
     return claim.get("paper_effect")
 
 

@@ -237,3 +237,24 @@ def test_paper_a_family_reads_softmax_first_and_the_other_readings_as_sensitivit
     assert third.mean_diff < 0 and third.verdict == "replicates"
     assert list(primary.p_adjusted) == pytest.approx(list(multipletests(primary.p_value, method="holm")[1]))
     assert first.seeds_needed == stats.seeds_for_power(np.std(relu1 - 1 / 3, ddof=1), 0.5178 - 1 / 3)
+
+
+def test_the_book_states_what_the_data_rule_out_and_whether_the_paper_value_is_among_it():
+    from types import SimpleNamespace
+
+    from mixact_lib import plan_tables
+    row = SimpleNamespace(claim="layer 1 prefers ReLU", kind="one_sample", direction=">", metric="p_relu − 1/3",
+                          mean_diff=-0.017, ci_low=-0.080, ci_high=0.046, bound_low=-0.065, bound_high=0.031,
+                          adjustment="holm", p_adjusted=0.49, n_seeds=5, n_planned=5, verdict="inconclusive",
+                          seeds_needed=3, paper_effect=0.1845)
+    assert plan_tables.ruled_out(row) == "a difference above +0.0310"
+    assert plan_tables.excludes_paper(row)
+    assert "the paper's own +0.1845 among it" in plan_tables.claim_sentence(row)
+    row.paper_effect = 0.02  # inside what the data allow: not excluded (the control)
+    assert not plan_tables.excludes_paper(row) and "paper's own" not in plan_tables.claim_sentence(row)
+    row.kind, row.bound_low = "non_inferiority", -0.0043
+    assert plan_tables.ruled_out(row) == "a loss larger than 0.0043" and not plan_tables.excludes_paper(row)
+    row.kind = "equivalence"
+    assert plan_tables.ruled_out(row) == "differences outside [-0.0043, +0.0310]"
+    row.verdict, row.n_seeds, row.n_planned = "pending", 5, 20
+    assert "*pending* until 20 seeds are in" in plan_tables.claim_sentence(row)

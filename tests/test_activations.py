@@ -171,7 +171,7 @@ def test_baseline_formulas_at_random_parameters():
     assert pelu.describe() == pytest.approx({"a": 2.0, "b": 0.5}, rel=1e-5)
     sw = ref("swish_beta", beta=2.5)
     assert torch.allclose(sw(x), x * torch.sigmoid(2.5 * x))
-    fr = ref("frelu", b=-0.3)
+    fr = ref("frelu", bias_init=-0.3)
     assert torch.allclose(fr(x), F.relu(x) - 0.3)
     pr = ref("prelu", init=0.1)
     assert torch.allclose(pr(x), torch.where(x >= 0, x, 0.1 * x))

@@ -193,3 +193,117 @@ def test_sign_at_zero_follows_the_cuda_kernels(backend, impl, path):
     y = xt / (1 + sum(torch.abs(b[k - 1]) * xt.abs() ** k for k in range(1, 5)))
     y.backward(torch.as_tensor(g))
     assert not b.grad.any()
+
+
+# ----------------------------------------------------------------- PELU, FReLU, ACON-C, swish_beta
+
+
+def pelu_lua(x, g, a, b):
+    """ltrottier/pelu.resnet.torch models/PELU/PELU.lua: the reset of (a, b) in updateOutput, then
+    y = a·(exp(x/b) − 1) (x < 0), x·a/b (x ≥ 0); updateGradInput and accGradParameters' derivatives."""
+    a = 1.99 if a >= 2 else a
+    a = 0.11 if a <= 0.1 else a
+    b = 0.11 if b <= 0.1 else b
+    neg = x < 0
+    e = np.exp(np.where(neg, x, 0) / b)
+    y = np.where(neg, a * (e - 1), x * a / b)
+    dx = g * np.where(neg, e * a / b, a / b)
+    da = np.sum(g * np.where(neg, e - 1, x / b))
+    db = np.sum(g * np.where(neg, e * x * (-a) / b**2, x * (-a) / b**2))
+    return (a, b), [y, dx, np.array(da), np.array(db)]
+
+
+@pytest.mark.parametrize("impl,path", PATHS, ids=PATH_IDS)
+@pytest.mark.parametrize("a,b", [(0.7, 1.3), (2.5, 0.05), (0.05, 0.4)], ids=["inside", "above-a-below-b", "below-a"])
+def test_pelu_clip_is_the_authors_rule(backend, impl, path, a, b):
+    x, g = grid_input()
+    pelu = build("pelu", impl, path, backend, positive="clip")
+    with torch.no_grad():
+        pelu.a.fill_(a), pelu.b.fill_(b)
+    (a_used, b_used), expected = pelu_lua(x, g, a, b)
+    got = ours(pelu, x, g)
+    assert worst(got, expected) < 1e-10
+    assert (pelu.a.item(), pelu.b.item()) == (a_used, b_used)  # the stored values were reset, as in the Lua
+    if (a, b) == (0.7, 1.3):
+        # negative control: softplus keeps the same function but scales the stored parameter's gradient
+        soft = build("pelu", impl, path, backend, a=a, b=b)
+        other = ours(soft, x, g)
+        assert worst(other[:2], expected[:2]) < 1e-6 and worst(other[2:], expected[2:]) > 1e-2  # a_raw in float32
+    else:
+        # negative control: softplus has no bounds, so a = 2.5 or a = 0.05 stays and the function differs
+        soft = build("pelu", impl, path, backend, a=a, b=b)
+        assert worst(ours(soft, x, g)[:1], expected[:1]) > 1e-2
+
+
+def frelu_lua(x, g, bias):
+    """kyuusaku/frelu.torch models/frelu/PosSReLU.lua: nn.ReLU (gradient where x > 0), then MyAdd.lua's
+    bias, one per channel (dim 1 of (N, C)) or one for all; gradBias = Σ g over its channel."""
+    bias = np.broadcast_to(np.asarray(bias, dtype=float), (x.shape[1],))
+    y = np.maximum(x, 0) + bias[None, :]
+    per_channel = g.sum(0)
+    return [y, g * (x > 0), per_channel if bias.size > 1 and per_channel.size == bias.size else None]
+
+
+@pytest.mark.parametrize("impl,path", PATHS, ids=PATH_IDS)
+def test_frelu_is_posssrelu_with_the_authors_start(backend, impl, path):
+    x, g = grid_input(channels=4)
+    authors = build("frelu", impl, path, backend, bias_init=-1.0)  # PosSReLU(1): one bias, val = −1
+    expected = frelu_lua(x, g, -1.0)
+    got = ours(authors, x, g)
+    assert worst(got[:2], expected[:2]) < 1e-12 and got[2] == pytest.approx(g.sum())
+    per_channel = build("frelu", impl, path, backend, bias_init=-1.0, num_parameters=4)
+    with torch.no_grad():
+        per_channel.b.copy_(torch.tensor([-1.0, 0.5, 0.0, 2.0]))
+    expected = frelu_lua(x, g, [-1.0, 0.5, 0.0, 2.0])
+    assert worst(ours(per_channel, x, g), expected) < 1e-12
+    # negative control: mixact's default start (b = 0) is relu, not the authors' relu − 1
+    assert worst(ours(build("frelu", impl, path, backend), x, g)[:1], frelu_lua(x, g, -1.0)[:1]) > 0.5
+
+
+def acon_c_py(x, g, p1, p2, beta):
+    """nmaac/acon acon.py, AconC.forward: (p1·x − p2·x)·σ(β(p1·x − p2·x)) + p2·x, parameters of shape
+    (1, C, 1, 1) (here (C,) over dim 1 of (N, C)); its derivatives, written out (the authors rely on autograd):
+    with d = p1 − p2, s = σ(β·d·x), s′ = s(1 − s):
+    ∂y/∂x = d·s + β·d²·x·s′ + p2, ∂y/∂p1 = x·s + β·d·x²·s′, ∂y/∂p2 = x − x·s − β·d·x²·s′, ∂y/∂β = d²·x²·s′."""
+    p1, p2, beta = (np.asarray(v, dtype=float)[None, :] for v in (p1, p2, beta))
+    d = p1 - p2
+    s = 1 / (1 + np.exp(-beta * d * x))
+    ds = s * (1 - s)
+    y = d * x * s + p2 * x
+    dx = g * (d * s + beta * d**2 * x * ds + p2)
+    dp1 = (g * (x * s + beta * d * x**2 * ds)).sum(0)
+    dp2 = (g * (x - x * s - beta * d * x**2 * ds)).sum(0)
+    dbeta = (g * d**2 * x**2 * ds).sum(0)
+    return [y, dx, dp1, dp2, dbeta]
+
+
+@pytest.mark.parametrize("impl,path", PATHS, ids=PATH_IDS)
+def test_acon_c_is_aconc_with_its_random_per_channel_start(backend, impl, path):
+    x, g = grid_input(channels=6)
+    torch.manual_seed(3)
+    acon = build("acon_c", impl, path, backend, num_parameters=6, init="random")
+    p1, p2, beta = (getattr(acon, k).detach().numpy().copy() for k in ("p1", "p2", "beta"))
+    assert len(set(p1.round(6))) == 6 and len(set(p2.round(6))) == 6 and (beta == 1).all()
+    assert worst(ours(acon, x, g), acon_c_py(x, g, p1, p2, beta)) < 1e-10
+    # the default start is SiLU: p1 = 1, p2 = 0, β = 1
+    silu = build("acon_c", impl, path, backend, num_parameters=6)
+    assert worst(ours(silu, x, g), acon_c_py(x, g, np.ones(6), np.zeros(6), np.ones(6))) < 1e-10
+    # negative control: one parameter set for the layer (channel 0's) is not the authors' per-channel AconC
+    shared = build("acon_c", impl, path, backend, p1=float(p1[0]), p2=float(p2[0]))
+    assert worst(ours(shared, x, g)[:1], acon_c_py(x, g, p1, p2, beta)[:1]) > 1e-2
+
+
+def swish_beta_formula(x, g, beta):
+    """Ramachandran et al. 2017 (no released code): y = x·σ(βx); ∂y/∂x = σ + βx·σ(1 − σ), ∂y/∂β = x²·σ(1 − σ)."""
+    s = 1 / (1 + np.exp(-beta * x))
+    return [x * s, g * (s + beta * x * s * (1 - s)), np.array(np.sum(g * x**2 * s * (1 - s)))]
+
+
+@pytest.mark.parametrize("impl,path", PATHS, ids=PATH_IDS)
+def test_swish_beta_is_x_sigmoid_beta_x(backend, impl, path):
+    x, g = grid_input()
+    swish = build("swish_beta", impl, path, backend, beta=1.7)
+    beta = swish.beta.item()  # 1.7 as float32 holds it
+    assert worst(ours(swish, x, g), swish_beta_formula(x, g, beta)) < 1e-10
+    # negative control: SiLU (β = 1) is another function at β = 1.7
+    assert worst(ours(build("swish_beta", impl, path, backend), x, g)[:1], swish_beta_formula(x, g, beta)[:1]) > 1e-2

@@ -30,13 +30,16 @@ CASES = [
     ("asigmoid", "asigmoid", {}),
     ("atanh", "atanh", {}),
     ("pelu", "pelu", {}),
+    ("pelu-clip", "pelu", {"positive": "clip"}),  # the authors' reset of a, b (issue 29)
     ("frelu", "frelu", {}),
+    ("frelu-authors-start", "frelu", {"bias_init": -1.0}),
     ("frelu-per-channel", "frelu", {"num_parameters": C}),
     ("swish_beta", "swish_beta", {}),
     ("prelu", "prelu", {}),
     ("prelu-per-channel", "prelu", {"num_parameters": C}),
     ("acon_c", "acon_c", {}),
     ("acon_c-per-channel", "acon_c", {"num_parameters": C}),
+    ("acon_c-random", "acon_c", {"num_parameters": C, "init": "random"}),
     # pau and kat_rational: tests/test_rational.py (their float32 values at |x| = 100 need a float64 truth)
     ("mix", "mix", {}),
     ("mix-abs", "mix", {"norm": "abs"}),

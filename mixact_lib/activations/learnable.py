@@ -82,28 +82,48 @@ def _inverse_softplus(y: float) -> float:
 
 
 class PELU(Activation):
-    """Parametric ELU (Trottier 2017; paper B baseline).
+    """Parametric ELU (Trottier et al. 2017; paper B baseline).
 
-    PELU(x) = (a/b)·x for x ≥ 0, a·(exp(x/b) − 1) otherwise, with a, b > 0.
-    Positivity is kept by a softplus reparameterisation a = softplus(a_raw),
-    b = softplus(b_raw), so gradients never vanish at a clipping bound (the
-    original clips at 0.1; softplus is the smooth alternative). ``a`` and ``b``
-    given to the constructor are the *positive* initial values.
+    PELU(x) = (a/b)·x for x ≥ 0, a·(exp(x/b) − 1) otherwise, with a, b > 0: the formula and gradients of
+    the authors' ltrottier/pelu.resnet.torch ``models/PELU/PELU.lua``. ``positive`` says how a, b stay
+    positive:
+
+    - ``"clip"``: the authors' rule. a and b are the parameters themselves; before each forward (where
+      ``PELU.lua`` does it, so after every optimiser step) a ≥ 2 is set to 1.99, a ≤ 0.1 to 0.11 and
+      b ≤ 0.1 to 0.11. Gradients reach a and b unscaled, and vanish past a bound until the reset.
+    - ``"softplus"`` (default): a = softplus(a_raw), b = softplus(b_raw), never at a bound; the gradient on
+      a_raw is ∂L/∂a·σ(a_raw), so one optimiser takes other steps than under "clip". It stays the default
+      because the committed paper B and comparison runs (``activation_kwargs`` {}) trained it.
+
+    ``a`` and ``b`` given to the constructor are the positive initial values (1, 1: ELU) in both.
     """
 
     name = "pelu"
     family = "learnable slope"
     source = "Trottier et al. 2017"
+    POSITIVE = ("softplus", "clip")
 
-    def __init__(self, a: float = 1.0, b: float = 1.0):
+    def __init__(self, a: float = 1.0, b: float = 1.0, positive: str = "softplus"):
         super().__init__()
         if a <= 0 or b <= 0:
             raise ValueError(f"pelu needs a > 0 and b > 0, got a={a}, b={b}")
-        self.a_raw = _scalar(_inverse_softplus(a))
-        self.b_raw = _scalar(_inverse_softplus(b))
+        if positive not in self.POSITIVE:
+            raise ValueError(f"pelu positive={positive!r} is not known; choose 'softplus' (a = softplus(a_raw)) "
+                             "or 'clip' (the authors' reset of a to [0.11, 1.99] and b to >= 0.11)")
+        self.positive = positive
+        if positive == "clip":
+            self.a, self.b = _scalar(a), _scalar(b)
+        else:
+            self.a_raw = _scalar(_inverse_softplus(a))
+            self.b_raw = _scalar(_inverse_softplus(b))
 
     def positive_params(self) -> tuple[Tensor, Tensor]:
-        return F.softplus(self.a_raw), F.softplus(self.b_raw)
+        if self.positive == "softplus":
+            return F.softplus(self.a_raw), F.softplus(self.b_raw)
+        # PELU.lua's reset, on the stored values (.data: an in-place reset, not a step autograd should see)
+        self.a.data.masked_fill_(self.a.data >= 2.0, 1.99).masked_fill_(self.a.data <= 0.1, 0.11)
+        self.b.data.masked_fill_(self.b.data <= 0.1, 0.11)
+        return self.a, self.b
 
     def forward(self, x: Tensor) -> Tensor:
         a, b = self.positive_params()
@@ -115,20 +135,28 @@ class PELU(Activation):
         a, b = self.positive_params()
         return {"a": _values(a), "b": _values(b)}
 
+    def extra_repr(self) -> str:
+        return f"positive={self.positive!r}"
+
 
 class FReLU(Activation):
-    """Flexible ReLU: relu(x) + b, b learnable (Qiu 2018; paper B baseline).
+    """Flexible ReLU: relu(x) + b, b learnable (Qiu et al. 2018; paper B baseline).
 
-    One scalar b per layer by default; ``num_parameters=C`` learns one per channel.
+    The authors' kyuusaku/frelu.torch ``models/frelu/PosSReLU.lua``: ``nn.ReLU`` followed by
+    ``models/frelu/MyAdd.lua``, a learnable bias per channel (dim 2 of a batch there, dim 1 here) or one for
+    the layer, started at ``val`` = −1 by default. Here one scalar b per layer by default;
+    ``num_parameters=C`` learns one per channel. ``bias_init`` is b's start: 0 by default (relu(x) at the
+    start; the committed paper B and comparison runs trained that), −1 for the authors' start.
+    At x = 0 the gradient is that of relu's x > 0 branch, 0, as Torch7's ``nn.ReLU``.
     """
 
     name = "frelu"
     family = "learnable shift"
     source = "Qiu et al. 2018"
 
-    def __init__(self, b: float = 0.0, num_parameters: int = 1):
+    def __init__(self, bias_init: float = 0.0, num_parameters: int = 1):
         super().__init__()
-        self.b = nn.Parameter(torch.full((int(num_parameters),), float(b)))
+        self.b = nn.Parameter(torch.full((int(num_parameters),), float(bias_init)))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x) + _channel_view(self.b, x)
@@ -246,25 +274,37 @@ class ACONC(Activation):
 
         y = (p1 − p2)·x·σ(β(p1 − p2)x) + p2·x
 
-    a smooth switch between the linear functions p1·x (β(p1 − p2)x → +∞) and p2·x (→ −∞); β sets how
-    sharp. ``num_parameters`` = C learns p1, p2, β per channel (dim 1), as the paper does; the default 1
-    shares them across the layer (the registry does not know a site's channel count; ``build_model``'s
-    ``per_channel=True`` fills it in). Init p1 = 1, p2 = 0, β = 1: the function starts as SiLU,
-    every parameter with a non-zero gradient (p1 = 1, p2 = 0 is the paper's ACON-A, Swish). (The authors'
-    code draws p1, p2 ~ N(0, 1) per channel instead; pass ``p1``/``p2`` to start elsewhere.)
+    the authors' formula (nmaac/acon ``acon.py``, ``AconC``): a smooth switch between the linear functions
+    p1·x (β(p1 − p2)x → +∞) and p2·x (→ −∞); β sets how sharp. ``num_parameters`` = C learns p1, p2, β per
+    channel (dim 1), as the authors' ``AconC(width)`` does; the default 1 shares them across the layer (the
+    registry does not know a site's channel count; ``build_model``'s ``per_channel=True`` fills it in).
+    ``init`` = "silu" (default): p1 = 1, p2 = 0, β = 1, so the function starts as SiLU (the paper's ACON-A,
+    Swish), every parameter with a non-zero gradient; ``p1``/``p2``/``beta`` move that start. ``init`` =
+    "random": the authors' start, p1, p2 ~ N(0, 1) drawn independently per entry from torch's generator
+    (seed it for a reproducible start), β = 1. The default stays "silu": the committed comparison runs
+    trained it.
     """
 
     name = "acon_c"
     family = "learnable switch"
     source = "Ma et al. 2021 (CVPR), ACON-C"
+    INITS = ("silu", "random")
 
-    def __init__(self, num_parameters: int = 1, p1: float = 1.0, p2: float = 0.0, beta: float = 1.0):
+    def __init__(self, num_parameters: int = 1, p1: float = 1.0, p2: float = 0.0, beta: float = 1.0,
+                 init: str = "silu"):
         super().__init__()
         if num_parameters < 1:
             raise ValueError(f"acon_c needs num_parameters >= 1, got {num_parameters}")
+        if init not in self.INITS:
+            raise ValueError(f"acon_c init={init!r} is not known; choose 'silu' (p1 = 1, p2 = 0: SiLU) or "
+                             "'random' (the authors' p1, p2 ~ N(0, 1))")
         size = (int(num_parameters),)
-        self.p1 = nn.Parameter(torch.full(size, float(p1)))
-        self.p2 = nn.Parameter(torch.full(size, float(p2)))
+        self.init = init
+        if init == "random":
+            self.p1, self.p2 = nn.Parameter(torch.randn(size)), nn.Parameter(torch.randn(size))
+        else:
+            self.p1 = nn.Parameter(torch.full(size, float(p1)))
+            self.p2 = nn.Parameter(torch.full(size, float(p2)))
         self.beta = nn.Parameter(torch.full(size, float(beta)))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -154,13 +154,17 @@ def _paper_c_rows(plan: dict, family: dict, claims: list[dict], metric: str, run
 
 
 def paper_c_claims(results_root: str | Path = "results", dataset: str = "fmnist",
-                   plan: dict | None = None) -> pd.DataFrame:
-    """Paper C's families of the plan: primary, other metrics, matched compute. Columns: :data:`CLAIM_COLUMNS`."""
+                   plan: dict | None = None, first_seeds: int | None = None) -> pd.DataFrame:
+    """Paper C's families of the plan: primary, other metrics, matched compute. Columns: :data:`CLAIM_COLUMNS`.
+
+    ``first_seeds`` reads the primary runs at their first that many seeds instead of the planned number (a look
+    back, e.g. the power analysis the first five seeds gave; such rows are never verdicts of the plan).
+    """
     plan = plan or load_plan(results_root)
     table = collect_summaries(Path(results_root))
     protocol = protocol_runs(table, "c", dataset) if len(table) else table
     held_out = validation_runs(table, "c", dataset) if len(table) else table
-    n_primary = primary_seeds(plan, protocol)
+    n_primary = first_seeds or primary_seeds(plan, protocol)
     primary = _family(plan, "primary")
     frames = [_judge(plan, _paper_c_rows(plan, primary, primary["claims"], primary["metric"], protocol, n_primary,
                                          f"paper_c/{dataset}", dataset))]
@@ -177,6 +181,26 @@ def paper_c_claims(results_root: str | Path = "results", dataset: str = "fmnist"
     frames.append(_judge(plan, _paper_c_rows(plan, control, control["claims"], control["metric"], protocol,
                                              int(control["n_seeds"]), f"paper_c/{dataset}", dataset)))
     return pd.concat([f for f in frames if len(f)] or [frames[0]], ignore_index=True)
+
+
+def chapter_claims(runs: pd.DataFrame, metrics: tuple[str, ...] = ("best_test_acc", "final_test_acc"),
+                   label: str = "this chapter", results_root: str | Path = Path(__file__).parents[1] / "results",
+                   plan: dict | None = None) -> pd.DataFrame:
+    """The primary family's claims (kinds, margins, Holm) on any table of runs, e.g. a chapter's own.
+
+    Not a verdict of the plan (these runs were not planned): the family is named ``label``, every seed with
+    both networks is used and nothing is pending. Skips a claim with fewer than two paired seeds.
+    """
+    plan = plan or load_plan(results_root)
+    family = {**_family(plan, "primary"), "name": label}
+    rows = []
+    for metric in metrics:
+        for claim in family["claims"]:
+            pair = _pairs(runs, claim["challenger"], claim["baseline"], metric, None)
+            if len(pair) >= 2:
+                rows.append(_row(plan, family, claim, metric, pair[claim["challenger"]], pair[claim["baseline"]],
+                                 len(pair), label, "C", None))
+    return _judge(plan, rows)
 
 
 def paper_a_weights(folders: list[str | Path]) -> pd.DataFrame:

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="optimiser (default: the paper's)")
     r.add_argument("--lr", type=float, default=None, help="learning rate (default: the paper's)")
     r.add_argument("--act-lr", type=float, default=None, help="learning rate of activation parameters (default: --lr)")
+    r.add_argument("--lr-step-at", nargs="+", default=None, metavar="FRACTION",
+                   help="paper B: where lr drops 10x, as fractions of the epochs, or 'thirds' "
+                        "(default: the authors' 0.4667 0.6667, i.e. epochs 70 and 100 of 150)")
     r.add_argument("--weight-decay", type=float, default=None, help="weight decay of network parameters")
     r.add_argument("--batch-size", type=_positive_int, default=None, help="training batch size")
     r.add_argument("--train-subset", type=_positive_int, default=None,
@@ -112,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _step_points(values: list[str] | None) -> str | list[float] | None:
+    """``--lr-step-at``: ``thirds``, or fractions (checked by the config, which says what is allowed)."""
+    if values is None or values == ["thirds"]:
+        return None if values is None else "thirds"
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        raise ValueError(f"--lr-step-at takes 'thirds' or fractions such as 0.4667 0.6667, "
+                                         f"got {' '.join(values)}") from None
+
+
 def _config_from_args(args: argparse.Namespace):
     overrides = {
         "dataset": args.dataset, "model": args.model, "activation": args.activation,
@@ -119,6 +133,7 @@ def _config_from_args(args: argparse.Namespace):
         "batch_size": args.batch_size, "train_subset": args.train_subset, "test_subset": args.test_subset,
         "pad_to": args.pad_to, "data_root": args.data_root, "optimized_from": args.optimized_from,
         "out": args.out,
+        "lr_step_at": _step_points(args.lr_step_at),
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.optimized_from and "activation" not in overrides:

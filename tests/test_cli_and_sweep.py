@@ -244,3 +244,17 @@ def test_swap_into_torchvision_detectors(name):
     images = [torch.rand(3, 96, 96)]
     targets = [{"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([1])}]
     _step_moves_activations(net, lambda m: sum(m(images, targets).values()))
+
+
+def test_run_takes_paper_b_step_points_from_the_command_line():
+    from mixact_lib.cli import _config_from_args, build_parser
+
+    def phases(*flags):
+        args = build_parser().parse_args(["run", "--paper", "b", "--epochs", "9", *flags])
+        return [p.epochs for p in _config_from_args(args).phases]
+
+    assert phases() == [4, 2, 3]  # the authors' steps by default
+    assert phases("--lr-step-at", "thirds") == [3, 3, 3]
+    assert phases("--lr-step-at", "0.5") == [4, 5]  # round(4.5) = 4: one step, two stretches
+    with pytest.raises(ValueError, match="'thirds' or fractions"):
+        phases("--lr-step-at", "half")

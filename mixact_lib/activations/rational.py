@@ -245,9 +245,9 @@ class KATRational(PAU):
     them). ``init``: "gelu" (default, KAT's default mode), "swish" or "identity" (KAT's modes). The
     starts are fitted here in version A (:func:`fit_rational`; max error on [−3, 3]: GELU 2.8e-3,
     swish 1.2e-6, identity 0), not taken from KAT's ``init.json``, whose GELU entry was fitted in
-    version B and so misses GELU under KAT's own version-A kernel. KAT applies it to (B, L, C) tokens;
-    here channels are dim 1 as everywhere in mixact, so move a channels-last input's channels to dim 1
-    (for (N, C) inputs the two agree).
+    version B and so misses GELU under KAT's own version-A kernel (by 1.46 at x = 3). KAT applies it to
+    (B, L, C) tokens; here channels are dim 1 as everywhere in mixact, so move a channels-last input's
+    channels to dim 1 (for (N, C) inputs the two agree).
     """
 
     name = "kat_rational"

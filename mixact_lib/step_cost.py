@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -69,7 +70,7 @@ def step_costs(activations: Sequence[str], model: str = "paper_c_convnet", model
 
     Returns one row per activation (ReLU, the reference, is always included): ``step_ms`` (median over
     rounds), ``step_ratio`` (median of the per-round ratio to ReLU) with ``ratio_low``/``ratio_high`` (its
-    range over rounds), ``saved_mb`` and ``saved_ratio`` (memory held for backward, see the module
+    range over rounds) and ``ratio_q1``/``ratio_q3`` (its interquartile range), ``saved_mb`` and ``saved_ratio`` (memory held for backward, see the module
     docstring), ``num_params`` and ``extra_params`` (over ReLU's network), and ``fast_path`` (which kernels
     ran). ``threads`` pins torch's CPU threads for the measurement (restored afterwards; ``None`` keeps
     torch's setting). Inputs are random images of the given shape: the cost does not depend on the data.
@@ -111,7 +112,8 @@ def step_costs(activations: Sequence[str], model: str = "paper_c_convnet", model
         ratios = [t / r for t, r in zip(times[name], times[REFERENCE])]
         row = dict(rows[name])
         row.update(step_ms=statistics.median(times[name]) * 1e3, step_ratio=statistics.median(ratios),
-                   ratio_low=min(ratios), ratio_high=max(ratios), saved_mb=row["saved_bytes"] / 2**20,
+                   ratio_low=min(ratios), ratio_high=max(ratios), ratio_q1=float(np.percentile(ratios, 25)),
+                   ratio_q3=float(np.percentile(ratios, 75)), saved_mb=row["saved_bytes"] / 2**20,
                    saved_ratio=row["saved_bytes"] / reference["saved_bytes"],
                    extra_params=row["num_params"] - reference["num_params"])
         out.append(row)

@@ -6,7 +6,8 @@ Three modules: :mod:`.common` (saving, shared panel helpers), :mod:`.shapes`
 (activation shapes and mixture weights) and :mod:`.studies` (a study's runs).
 """
 from .common import save
-from .pareto import plot_pareto
+from .pareto import median_iqr, plot_pareto
+from .ranks import plot_cd_diagram
 from .shapes import (activation_curves, learned_shape_curves, plot_activation_curves, plot_learned_shapes,
                      plot_mixture_weights, plot_shapes_per_layer, plot_weight_trajectories)
 from .studies import (plot_accuracy_vs_compute, plot_bars, plot_curves, plot_effective_rates, plot_layer_heatmaps, plot_scatter,
@@ -14,5 +15,5 @@ from .studies import (plot_accuracy_vs_compute, plot_bars, plot_curves, plot_eff
 
 __all__ = ["save", "plot_mixture_weights", "plot_weight_trajectories", "activation_curves", "plot_activation_curves",
            "learned_shape_curves", "plot_learned_shapes", "plot_shapes_per_layer", "plot_layer_heatmaps",
-           "plot_effective_rates", "plot_accuracy_vs_compute", "plot_curves", "plot_bars", "plot_scatter", "plot_simplex_loss", "plot_pareto",
+           "plot_effective_rates", "plot_accuracy_vs_compute", "plot_curves", "plot_bars", "plot_scatter", "plot_simplex_loss", "plot_pareto", "median_iqr", "plot_cd_diagram",
            "plot_weight_trace"]

@@ -126,6 +126,15 @@ def prediction_interval(values: Sequence[float], confidence: float = 0.95,
     return mean - half, mean + half
 
 
+def one_run_floor(sd: float, confidence: float = 0.95, se: float = 0.0) -> float:
+    """The narrowest a prediction interval for one new run can get, with infinitely many seeds: 2·z·√(sd² + se²).
+
+    One new run keeps its own spread (the seed-to-seed sd, plus the test-set error se where its test images are
+    not the paper's) however many seeds the mean is taken over.
+    """
+    return 2 * float(st.norm.ppf(0.5 + confidence / 2)) * math.sqrt(sd**2 + se**2)
+
+
 def seeds_needed(sd: float, effect: float, confidence: float = 0.95, n_test: int | None = None,
                  accuracy: float | None = None, most: int = 1000) -> int | None:
     """Fewest runs n for which the prediction interval's full width is below ``effect``.

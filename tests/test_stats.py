@@ -85,3 +85,13 @@ def test_claim_verdicts():
     assert stats.claim_verdict(0.001, 0.004) == "replicates"
     assert stats.claim_verdict(-0.004, -0.001) == "does not replicate"
     assert stats.claim_verdict(-0.0006, 0.0036) == "inconclusive"
+
+
+def test_one_run_floor_is_the_limit_of_the_prediction_interval():
+    values = np.array([0.0, 1.0, 2.0, 3.0, 4.0]) * 0.001
+    sd = values.std(ddof=1)
+    assert stats.one_run_floor(sd) == pytest.approx(2 * 1.959964 * sd, rel=1e-6)
+    many = np.tile(values, 2000)  # 10,000 runs with the same sd: the interval has shrunk to its floor
+    low, high = stats.prediction_interval(many)
+    assert high - low == pytest.approx(stats.one_run_floor(many.std(ddof=1)), rel=1e-3)
+    assert stats.one_run_floor(0.001, se=0.002) > stats.one_run_floor(0.001)

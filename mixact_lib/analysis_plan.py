@@ -213,16 +213,19 @@ def paper_a_weights(folders: list[str | Path]) -> pd.DataFrame:
 
 
 def paper_a_family(plan: dict, runs: pd.DataFrame, label: str, dataset: str = "fmnist",
-                   family_name: str | None = None) -> pd.DataFrame:
+                   family_name: str | None = None, n_planned: int | None = None) -> pd.DataFrame:
     """Paper A's Table 1 claims on ``runs`` (one reading of eq. 9): p_relu − 1/3 per layer, Holm across layers.
 
     Under "no member preferred" every weight has mean 1/3 by symmetry, so the one-sample t of p_relu against
     1/3 has the right null; "layer 1 prefers ReLU" expects p_relu > 1/3, "layer i prefers tanh or sin"
-    expects p_relu < 1/3 (the weights sum to 1). ``family_name`` renames the family (sensitivity readings).
+    expects p_relu < 1/3 (the weights sum to 1). ``family_name`` renames the family (sensitivity readings);
+    ``n_planned`` replaces the plan's seeds for runs the plan did not fix (e.g. the learning-rate study).
     """
     family = dict(_family(plan, "paper_a_table1"))
     if family_name:
         family["name"] = family_name
+    if n_planned:
+        family["n_seeds"] = n_planned
     runs = runs.sort_values("seed").head(int(family["n_seeds"]))
     weights = paper_a_weights(runs.folder.tolist())
     paper = paper_values().query("paper == 'A' and dataset == @dataset")
@@ -259,6 +262,29 @@ def paper_a_claims(results_root: str | Path = "results", dataset: str = "fmnist"
             name = None if norm == primary_norm else f"paper_a_table1_sensitivity_{norm}"
             frames.append(paper_a_family(plan, group, f"paper_a/{dataset}/{norm}", dataset, name))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CLAIM_COLUMNS)
+
+
+def paper_a_by_act_lr(results_root: str | Path = "results", dataset: str = "fmnist",
+                      plan: dict | None = None) -> pd.DataFrame:
+    """Paper A's Table 1 claims (the plan's test and correction) at each cycle-2 learning rate of the longest
+    committed learning-rate study (``reproduction.act_lr_studies``), read at the seeds it has; ``act_lr`` column.
+
+    The lost learning rate decides how far the weights move, so the verdicts are given per rate, never pooled.
+    """
+    from .reproduction import act_lr_studies
+
+    plan = plan or load_plan(results_root)
+    studies = act_lr_studies(results_root, dataset)
+    if not studies:
+        return pd.DataFrame(columns=CLAIM_COLUMNS + ["act_lr"])
+    runs = next(iter(studies.values()))
+    frames = []
+    for (norm, lr), group in runs.groupby(["norm", "lr"]):
+        if group.seed.nunique() >= 2:
+            frames.append(paper_a_family(plan, group, f"paper_a/{dataset}-act-lr/{norm}/act_lr={lr:g}", dataset,
+                                         f"paper_a_table1_act_lr_{lr:g}", n_planned=group.seed.nunique())
+                          .assign(act_lr=lr))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CLAIM_COLUMNS + ["act_lr"])
 
 
 def paper_b_claims(results_root: str | Path = "results", plan: dict | None = None) -> pd.DataFrame:

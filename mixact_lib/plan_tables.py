@@ -20,7 +20,8 @@ def _p(p: float) -> str:
     return "–" if pd.isna(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
 
 
-def _short(text: str) -> str:
+def short_claim(text: str) -> str:
+    """A claim as a table cell: without "ConvNet-", "(on par or slightly better)" and "a convergent function"."""
     return (text.replace("ConvNet-", "").replace(" (on par or slightly better)", "")
             .replace(" a convergent function (tanh or sin)", " tanh or sin"))
 
@@ -53,7 +54,7 @@ def claims_view(claims: pd.DataFrame, digits: int = 4, family: bool = False) -> 
     """The claims as the book shows them: claim, measured on, verdict, difference, CI, margin, p, seeds, bound."""
     view = pd.DataFrame({
         **({"family": claims.family.to_numpy()} if family else {}),
-        "claim": [_short(c) for c in claims.claim],
+        "claim": [short_claim(c) for c in claims.claim],
         "measured on": [m.replace("_", " ") if " " not in m else m for m in claims.metric],
         "verdict": claims.verdict.to_numpy(),
         "difference": [f"{v:+.{digits}f}" for v in claims.mean_diff],
@@ -69,7 +70,7 @@ def claims_view(claims: pd.DataFrame, digits: int = 4, family: bool = False) -> 
 def power_view(claims: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     """Per claim: the sd of its per-seed differences' interval and the paired seeds 80 % power would need."""
     return pd.DataFrame({
-        "claim": [_short(c) for c in claims.claim],
+        "claim": [short_claim(c) for c in claims.claim],
         "measured on": [m.replace("_", " ") if " " not in m else m for m in claims.metric],
         "seeds now": claims.n_seeds.to_numpy(),
         "95 % CI half-width": [f"{(hi - lo) / 2:.{digits}f}" for lo, hi in zip(claims.ci_low, claims.ci_high)],
@@ -96,7 +97,7 @@ def counts_phrase(claims: pd.DataFrame) -> str:
 
 def claim_sentence(row, digits: int = 4) -> str:
     """One claim in words: the difference, its interval, the corrected p, the verdict and what is ruled out."""
-    text = (f"**{_short(row.claim)}** ({row.metric.replace('_', ' ')}): {row.mean_diff:+.{digits}f}, 95 % CI "
+    text = (f"**{short_claim(row.claim)}** ({row.metric.replace('_', ' ')}): {row.mean_diff:+.{digits}f}, 95 % CI "
             f"[{row.ci_low:+.{digits}f}, {row.ci_high:+.{digits}f}], {CORRECTION[row.adjustment]}-adjusted "
             f"p {_p(row.p_adjusted)}, {row.n_seeds} seeds: *{row.verdict}*")
     if row.verdict == PENDING:

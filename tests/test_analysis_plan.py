@@ -258,3 +258,33 @@ def test_the_book_states_what_the_data_rule_out_and_whether_the_paper_value_is_a
     assert plan_tables.ruled_out(row) == "differences outside [-0.0043, +0.0310]"
     row.verdict, row.n_seeds, row.n_planned = "pending", 5, 20
     assert "*pending* until 20 seeds are in" in plan_tables.claim_sentence(row)
+
+
+def test_chapter_claims_use_the_primary_kinds_and_margins_on_any_runs(tmp_path):
+    rng = np.random.default_rng(3)
+    relu = 0.92 + rng.normal(0, 0.001, 4)
+    accs = {"relu": relu, "adact": relu + 0.004, "optimized": relu + 0.004 + rng.normal(0, 0.0005, 4)}
+    _paper_c(tmp_path, {k: list(v) for k, v in accs.items()})
+    from mixact_lib.results import collect_summaries
+    claims = analysis_plan.chapter_claims(collect_summaries(tmp_path), ("best_test_acc",), "quick runs")
+    assert list(claims.kind) == ["superiority", "non_inferiority", "superiority"]
+    assert set(claims.family) == {"quick runs"} and (claims.n_seeds == claims.n_planned).all()
+    assert not (claims.verdict == stats.PENDING).any()
+    assert claims.iloc[1].margin == 0.003 and claims.iloc[1].verdict == "replicates"  # on par within the margin
+
+
+def test_paper_a_claims_per_cycle_two_learning_rate(tmp_path):
+    _plan(tmp_path)
+    for lr in (0.001, 0.1):
+        for seed in range(3):
+            layers = ((0.5 + 0.01 * seed, 0.25, 0.25 - 0.01 * seed), (0.3, 0.35, 0.35), (0.2, 0.4, 0.4))
+            summary = {"activation_params": {f"act{i}": {"weights": dict(zip(("relu", "tanh", "sin"), w))}
+                                             for i, w in enumerate(layers, 1)}, "best_test_acc": 0.9}
+            _run(tmp_path, "a", f"act_lr={lr:g}", seed, summary, home="fmnist-act-lr-10ep/softmax",
+                 activation_kwargs={"norm": "softmax"}, activation="mix")
+            config = tmp_path / "paper_a" / "fmnist-act-lr-10ep" / "softmax" / f"act_lr={lr:g}" / f"seed{seed}"
+            (config / "config.json").write_text(json.dumps({**json.loads((config / "config.json").read_text()),
+                                                            "phases": [{"epochs": 10, "optimizer": "adam", "lr": lr}]}))
+    by_lr = analysis_plan.paper_a_by_act_lr(tmp_path)
+    assert sorted(set(by_lr.act_lr)) == [0.001, 0.1] and len(by_lr) == 6
+    assert (by_lr.n_planned == 3).all() and not (by_lr.verdict == stats.PENDING).any()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 import warnings
 from pathlib import Path
@@ -355,6 +356,18 @@ def test_a_failed_build_warns_once_and_runs_eager(monkeypatch, backend):
     assert fast_core.fast_path("cpu") == "eager"
     close(got, values(fast, x, g), 0, 0)
     matches_reference(fast, ref, x, g)
+
+
+@pytest.mark.skipif(os.environ.get("MIXACT_TEST_COMPILE") != "1",
+                    reason="compiles with inductor (a minute or more); set MIXACT_TEST_COMPILE=1")
+def test_compile_backend_matches_the_reference(backend):
+    # the path CUDA takes (torch.compile of the eager functions), here on CPU: both versions, shared numerator
+    backend("compile")
+    for name, kw in [("pau", {}), ("kat_rational", {"groups": 3}), ("pau", {"version": "B"})]:
+        fast, ref = pair(name, kw)
+        x, g = inputs((4, C, 5), torch.float32)
+        matches_reference(fast, ref, x, g)
+    assert not fast_core._broken, "a kernel fell back to eager"
 
 
 # ---------------------------------------------------- the backward's reduction error

@@ -60,7 +60,11 @@ class PReLU(Activation):
 
 
 class SwishBeta(Activation):
-    """Swish with learnable β: x·σ(β·x) (Ramachandran 2017; paper B baseline "Swish")."""
+    """Swish with learnable β: x·σ(β·x) (Ramachandran 2017; paper B baseline "Swish").
+
+    The formula of the paper (*Searching for Activation Functions*, its Swish with a trainable β); the authors
+    released no code for it, so ``tests/test_authors_formulas.py`` checks it against the equation itself.
+    """
 
     name = "swish_beta"
     family = "learnable slope"

@@ -19,10 +19,8 @@ import pytest
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "mixact_lib"
 
-#: old module paths kept as aliases after the data layer moved into mixact_lib/data/ (issue 14)
-OLD_DATA_PATHS = {"mixact_lib.datasets_io": "mixact_lib.data.readers",
-                  "mixact_lib.miniimagenet_io": "mixact_lib.data.miniimagenet",
-                  "mixact_lib.detection_data": "mixact_lib.data.detection"}
+#: module paths of the data layer before it moved into mixact_lib/data/ (issue 14); no aliases are kept
+OLD_DATA_PATHS = ("mixact_lib.datasets_io", "mixact_lib.miniimagenet_io", "mixact_lib.detection_data")
 
 
 def module_files(package_dir: Path) -> dict[str, Path]:
@@ -143,13 +141,8 @@ def test_no_import_cycles():
                       "imports go one way.")
 
 
-def test_old_data_paths_are_the_new_modules(monkeypatch, tmp_path):
-    for old, new in OLD_DATA_PATHS.items():
-        assert importlib.import_module(old) is importlib.import_module(new), old
-    from mixact_lib import datasets_io
-    from mixact_lib.data import readers
-    from mixact_lib.detection_data import detection_dataset
-
-    assert detection_dataset.__module__ == "mixact_lib.data.detection"
-    monkeypatch.setattr(datasets_io, "SYSTEM_DATA_DIRS", (tmp_path,))  # through the old name ...
-    assert readers.search_dirs()[-1] == tmp_path  # ... the real module sees it
+def test_old_data_paths_are_gone():
+    """A project nobody imports yet keeps no backwards-compatibility aliases (STYLE.md)."""
+    for old in OLD_DATA_PATHS:
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)

@@ -56,8 +56,6 @@ PASCAL VOC and COCO (paper B's detection table) are not whole-tensor datasets: s
   ``from mixact_lib.data.detection import detection_dataset``).
 
 tensors → readers → {fer, miniimagenet} → raw; tensors → raw; detection → readers.
-The old module paths ``mixact_lib.datasets_io``, ``mixact_lib.miniimagenet_io`` and
-``mixact_lib.detection_data`` still import, as aliases of readers, miniimagenet and detection.
 """
 from .raw import stratified_subset
 from .readers import DatasetNotFoundError, available_datasets, clear_cache

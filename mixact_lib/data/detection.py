@@ -18,7 +18,6 @@ Files (no download: VOC is 2 GB, COCO 20 GB; the error says where to get them). 
 * COCO: ``<dir>/coco/<split><year>/*.jpg`` and ``<dir>/coco/annotations/instances_<split><year>.json``
   (``split`` train or val, year 2017 by default); reading the json needs ``pip install pycocotools``.
 
-(This module was ``mixact_lib.detection_data``, which still imports as an alias.)
 """
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 :mod:`mixact_lib.data.readers` finds the folder and calls :func:`read_miniimagenet`; the result is
 an ordinary :class:`~mixact_lib.data.raw.RawData`, so ``load_dataset("miniimagenet")`` feeds the
 same in-memory training engine as every other dataset (60,000 × 3 × 84 × 84 uint8 ≈ 1.3 GB).
-(This module was ``mixact_lib.miniimagenet_io``, which still imports as an alias.)
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 :mod:`mixact_lib.data` is the public side (normalised tensors, subsets, batches; the code is in
 :mod:`~mixact_lib.data.tensors`) and its docstring says which dataset is which and where the files
-go. This module does the work (it was ``mixact_lib.datasets_io``, which still imports as an alias):
+go. This module does the work:
 
 1. :func:`search_dirs` lists the folders to look in: ``root``, ``$MIXACT_DATA``, ``./data``,
    then :data:`SYSTEM_DATA_DIRS` (``/usr/share/datasets``, where Debian's
@@ -39,10 +39,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .fer import FER_SPLIT_SEED, FER_TEST_FRACTION, read_fer  # noqa: F401  (FER_SPLIT_SEED: an old datasets_io name)
+from .fer import FER_TEST_FRACTION, read_fer
 from .miniimagenet import (MINI_FOLDERS, MINIIMAGENET_SIZE, MINIIMAGENET_SPLIT_SEED, MINIIMAGENET_TEST_FRACTION,
                            mini_layout, read_miniimagenet)
-from .raw import RawData, indices_by_class, stratified_split  # noqa: F401  (the last two: old datasets_io names)
+from .raw import RawData
 
 #: how every "not found" message says what <dir> may be
 WHERE_DIR = "where <dir> is one of the folders searched (pass root=<dir>, set MIXACT_DATA=<dir>, or use ./data)"

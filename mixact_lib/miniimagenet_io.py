@@ -1,6 +1,0 @@
-"""Backwards-compatible alias: the code now lives in :mod:`mixact_lib.data.miniimagenet`."""
-import sys
-
-from .data import miniimagenet as _module
-
-sys.modules[__name__] = _module  # so that imports and monkeypatch.setattr act on the real module

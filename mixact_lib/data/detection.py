@@ -17,7 +17,6 @@ Files (no download: VOC is 2 GB, COCO 20 GB; the error says where to get them). 
   official tar files extract. Years 2007 and 2012; ``split`` train, val, trainval (2007 also test).
 * COCO: ``<dir>/coco/<split><year>/*.jpg`` and ``<dir>/coco/annotations/instances_<split><year>.json``
   (``split`` train or val, year 2017 by default); reading the json needs ``pip install pycocotools``.
-
 """
 from __future__ import annotations
 

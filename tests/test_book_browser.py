@@ -83,8 +83,8 @@ def chromium() -> str | None:
 def book() -> Path:
     """The built book: tools/build_book.py, all cache hits when tests/test_book.py has just built it."""
     if chromium() is None:
-        pytest.skip(f"no Chromium on PATH (looked for {', '.join(BROWSERS)}): `apt-get install chromium` "
-                    "(.ci/run does this as root) to run the browser tests")
+        pytest.skip(f"no Chromium on PATH (looked for {', '.join(BROWSERS)}): run `sudo apt-get install chromium` "
+                    "to run the browser tests (tools/setup.sh does this itself when run as root)")
     pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install -e '.[test]'")
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--profile", "quick"],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a fresh machine: a virtual environment with mixact_lib and its book and test extras,
-# and Fashion-MNIST where it can be had (Debian's dataset-fashion-mnist package).
+# Fashion-MNIST where it can be had (Debian's dataset-fashion-mnist package) and Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,17 @@ elif command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
 else
   echo "note: Fashion-MNIST not found locally; mixact will try torchvision's downloader into ./data"
   echo "      (or put the four idx .gz files in ./data/fashion-mnist/ or \$MIXACT_DATA/fashion-mnist/)"
+fi
+
+# Chromium for the book's browser tests (tests/test_book_browser.py drives it through Playwright; no browser is
+# downloaded): Debian's package, where this machine can install it
+if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then
+  echo "Chromium: found"
+elif command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && apt-get install -y -qq chromium) \
+    || echo "warning: could not install chromium; the browser tests will be skipped (sudo apt-get install chromium)"
+else
+  echo "note: no Chromium and no root apt-get here: the browser tests will be skipped; to run them: sudo apt-get install chromium"
 fi
 
 # the book's offline maths (MathJax 3, copied into the pages by tools/build_book.py) and the workflow linter

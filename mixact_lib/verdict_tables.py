@@ -235,7 +235,8 @@ def beside_table5(studies: dict[str, pd.DataFrame], paper: pd.DataFrame, model: 
     each becomes ``<name>_mean``, ``<name>_std`` and ``<name>_count`` of ``value`` over seeds, which
     :func:`mixact_lib.show_table` shows as one mean ± sd column. ``paper`` is
     ``mixact_lib.paper_values()``; its Table 5 cell of ``model`` and ``dataset`` is the last column
-    (NaN where the paper has none). Rows are the activations and optimisers of the studies.
+    (NaN where the paper has none). Rows are the activations and optimisers of the studies, in the
+    paper's order.
     """
     order = ["sgd", "momentum", "adagrad", "adadelta", "adam"]  # Table 5's columns
     parts = []
@@ -253,7 +254,9 @@ def beside_table5(studies: dict[str, pd.DataFrame], paper: pd.DataFrame, model: 
     cells = cells.assign(optimizer=cells.metric.str.removeprefix("test_acc ")).set_index(["activation", "optimizer"])
     out[f"paper_{model}_{dataset}"] = [cells.paper_value.get((a, o), np.nan) for a, o in zip(out.activation, out.optimizer)]
     rank = {o: i for i, o in enumerate(order)}
-    activations = list(dict.fromkeys(a for t in studies.values() for a in t.activation))
+    # the paper's row order (relu, lrelu, prelu, swish_beta, arelu), then any activation it does not have
+    activations = list(dict.fromkeys([*cells.index.get_level_values("activation"),
+                                      *(a for t in studies.values() for a in t.activation)]))
     out = out.sort_values(["optimizer", "activation"], key=lambda s: s.map(rank if s.name == "optimizer" else
                                                                            {a: i for i, a in enumerate(activations)}))
     return out.reset_index(drop=True)

@@ -183,3 +183,21 @@ def weight_trace_increments(folders: list[str | Path]) -> pd.DataFrame:
                     rows.append({**who, "epoch": record["epoch"], "layer": layer, "layer_index": index[layer],
                                  "weight": int(weight), "weight_rank": rank, "increment": step})
     return pd.DataFrame(rows)
+
+
+def branch_gaps(trajectories: pd.DataFrame, near: float = 0.01) -> pd.DataFrame:
+    """How far AReLU's two branches are apart after the last epoch, per model: |a − b| and |c − d|.
+
+    AReLU, max(a·z + c, b·z + d), is linear while a = b and c = d. From the authors' start
+    (a = b = 1, c = d = 0) it leaves that tie only as fast as the first-branch gradients move a and
+    c (``make_activation("arelu", start="authors")``). ``trajectories`` is
+    :func:`activation_param_trajectories`'s table of AReLU runs. One row per model: sites (run ×
+    site), median and largest |a − b|, median |c − d|, and ``share_near_linear``, the share of sites
+    with both gaps below ``near``.
+    """
+    last = trajectories[trajectories.epoch == trajectories.groupby("folder").epoch.transform("max")]
+    gaps = last.assign(slope_gap=(last.a - last.b).abs(), offset_gap=(last.c - last.d).abs())
+    gaps = gaps.assign(near_linear=(gaps.slope_gap < near) & (gaps.offset_gap < near))
+    return gaps.groupby("model", sort=False).agg(
+        sites=("slope_gap", "size"), median_slope_gap=("slope_gap", "median"), max_slope_gap=("slope_gap", "max"),
+        median_offset_gap=("offset_gap", "median"), share_near_linear=("near_linear", "mean")).reset_index()

@@ -203,3 +203,16 @@ def test_weight_trace_increments_read_back_every_traced_weight_and_draw_as_fig4(
     old = _run_folder(tmp_path / "old", history=[{k: v for k, v in history[0].items() if k != "weight_trace"}])
     with pytest.raises(ValueError, match="predates it"):
         slopes.weight_trace_increments([old])
+
+
+def test_branch_gaps_measure_how_far_arelu_left_the_linear_tie():
+    rows = [{"folder": f"r{run}", "model": model, "seed": run, "epoch": epoch, "layer_index": 1,
+             "a": a, "b": b, "c": 0.0, "d": 0.0}
+            for run, model, a, b in [(0, "net", 1.002, 1.0), (1, "net", 1.3, 0.9), (2, "relu_start", 1.0, 0.0)]
+            for epoch in (1, 2)]
+    rows[0]["a"] = 5.0  # an earlier epoch: only the last one counts
+    gaps = slopes.branch_gaps(pd.DataFrame(rows)).set_index("model")
+    assert gaps.loc["net", "sites"] == 2 and gaps.loc["net", "max_slope_gap"] == pytest.approx(0.4)
+    assert gaps.loc["net", "share_near_linear"] == 0.5  # 1.002 vs 1.0 is within 0.01; 1.3 vs 0.9 is not
+    # control: AReLU from the ReLU start (a = 1, b = 0) is far from linear
+    assert gaps.loc["relu_start", "share_near_linear"] == 0 and gaps.loc["relu_start", "median_slope_gap"] == 1.0

@@ -296,7 +296,7 @@ def test_committed_paper_b_runs_keep_their_configs():
 
     root = Path(__file__).resolve().parents[1]
     checked = 0
-    for name in ("tables", "optimizers", "delta_w", "optimizers_authors"):
+    for name in ("tables", "optimizers", "delta_w", "optimizers_authors", "weight_trace", "tables_arelu_authors"):
         configs, _ = grid_configs(root / "grids" / "paper_b_fmnist_cpu" / f"{name}.yaml")
         for config in configs:
             saved = root / config.out / "config.json"

@@ -321,7 +321,7 @@ def plan_summary(results_root: str | Path = "results") -> pd.DataFrame:
         seeds = family.get("n_seeds", ", ".join(str(v["n_seeds"]) for v in family.get("variants", [])))
         seeds = str(seeds).replace("primary", f"{plan['primary_seeds']['n_seeds']} (or "
                                    f"{plan['primary_seeds']['extend_to']})")
-        rows.append({"family": family["name"], "what it tests": family["label"],
+        rows.append({"family": family["name"],
                      "correction": {"holm": "Holm", "bh": "Benjamini–Hochberg", "none": "none"}[family["adjustment"]],
-                     "seeds": seeds})
+                     "seeds": seeds, "what it tests": family["label"]})
     return pd.DataFrame(rows)

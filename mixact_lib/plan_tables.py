@@ -50,8 +50,10 @@ def excludes_paper(row) -> bool:
     return bool(row.paper_effect > row.bound_high if row.direction == ">" else row.paper_effect < row.bound_low)
 
 
-def claims_view(claims: pd.DataFrame, digits: int = 4, family: bool = False) -> pd.DataFrame:
-    """The claims as the book shows them: claim, measured on, verdict, difference, CI, margin, p, seeds, bound."""
+def claims_view(claims: pd.DataFrame, digits: int = 4, family: bool = False, ruled: bool = False) -> pd.DataFrame:
+    """The claims as the book shows them, narrow enough for a page: claim, measured on, verdict, difference,
+    95 % CI, margin, the family-corrected p and the seeds against the planned seeds (``ruled``: also what the data
+    rule out; ``family``: the family's name first). The raw p and every other column are in ``claims.csv``."""
     view = pd.DataFrame({
         **({"family": claims.family.to_numpy()} if family else {}),
         "claim": [short_claim(c) for c in claims.claim],
@@ -60,10 +62,10 @@ def claims_view(claims: pd.DataFrame, digits: int = 4, family: bool = False) -> 
         "difference": [f"{v:+.{digits}f}" for v in claims.mean_diff],
         "95 % CI": [f"[{lo:+.{digits}f}, {hi:+.{digits}f}]" for lo, hi in zip(claims.ci_low, claims.ci_high)],
         "margin": ["–" if pd.isna(m) else f"{m:g}" for m in claims.margin],
-        "p": [_p(p) for p in claims.p_value],
-        "p adjusted": [f"{_p(p)} ({CORRECTION[a]})" for p, a in zip(claims.p_adjusted, claims.adjustment)],
-        "seeds": [f"{n} of {k}" for n, k in zip(claims.n_seeds, claims.n_planned)],
-        "ruled out (one-sided 95 %)": [ruled_out(r, digits) for r in claims.itertuples()]})
+        "adj. p": [_p(p) for p in claims.p_adjusted],
+        "seeds": [f"{n} of {k}" for n, k in zip(claims.n_seeds, claims.n_planned)]})
+    if ruled:
+        view["ruled out (one-sided 95 %)"] = [ruled_out(r, digits) for r in claims.itertuples()]
     return view
 
 
@@ -102,6 +104,8 @@ def claim_sentence(row, digits: int = 4) -> str:
             f"p {_p(row.p_adjusted)}, {row.n_seeds} seeds: *{row.verdict}*")
     if row.verdict == PENDING:
         text += f" until {row.n_planned} seeds are in"
+    if row.kind == "equivalence" and row.verdict == REPLICATES:
+        text += f": the two are equivalent within ±{row.margin:g}"
     if row.verdict in (INCONCLUSIVE, PENDING):
         text += f"; the data already rule out {ruled_out(row, digits)}"
         if excludes_paper(row):

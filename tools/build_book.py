@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -220,6 +221,36 @@ def stage_sources() -> None:
             shutil.copytree(BOOK / extra, SRC / "book" / extra, dirs_exist_ok=True)
 
 
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>\s*", re.S)
+
+
+def dedupe_inline_scripts(html_dir: Path) -> int:
+    """Drop the second copy of any inline ``<script>`` a page holds twice; the pages changed.
+
+    sphinx-thebe 0.3.1 under jupyter-book 1.0.4 writes its inline configuration (``const THEBE_JS_URL = …``)
+    twice into every page, and the second ``const`` fails with "Identifier 'THEBE_JS_URL' has already been
+    declared", an uncaught error on every page. A script that appears twice with the same text can only
+    redeclare what the first declared, so keeping the first copy is safe.
+    """
+    changed = 0
+    for page in html_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        seen: set[str] = set()
+
+        def once(match: re.Match) -> str:
+            body = match.group(1).strip()
+            if not body or body not in seen:
+                seen.add(body)
+                return match.group(0)
+            return ""
+
+        new = INLINE_SCRIPT.sub(once, text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+            changed += 1
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="quick", help="book/profiles/<name>.yaml (default: quick)")
@@ -274,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["-W", "-n", "--keep-going"]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
+    deduped = dedupe_inline_scripts(BUILD / "html")
+    print(f"pages with a duplicated inline script removed: {deduped}", flush=True)
     timings["jupyter_book"] = round(time.perf_counter() - t0, 1)
     timings["total"] = round(time.perf_counter() - start, 1)
     timings_path.write_text(json.dumps(timings, indent=2) + "\n")

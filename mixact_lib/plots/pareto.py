@@ -42,8 +42,9 @@ def plot_pareto(frame: pd.DataFrame, costs: list[tuple[str, str]], value: str = 
     if len(groups) > len(_PALETTE):
         raise ValueError(f"plot_pareto: {len(groups)} groups in {group!r}; at most {len(_PALETTE)} can be told apart")
     colours = dict(zip(groups, _PALETTE))
-    fig, axes = plt.subplots(1, len(costs), figsize=(5.2 * len(costs), 4.6), squeeze=False)
-    for ax, (cost, cost_label) in zip(axes[0], costs):
+    # panels stacked, at the page's width, so that the book shows them at full size
+    fig, axes = plt.subplots(len(costs), 1, figsize=(6.8, 3.5 * len(costs) + 0.9), squeeze=False)
+    for ax, (cost, cost_label) in zip(axes[:, 0], costs):
         front = pareto_mask(frame, value, [cost])
         lows, highs = (cost_ranges or {}).get(cost, (None, None))
         for key in groups:
@@ -58,23 +59,25 @@ def plot_pareto(frame: pd.DataFrame, costs: list[tuple[str, str]], value: str = 
         on_front = frame[front].sort_values(cost)
         ax.step(on_front[cost], on_front[value], where="post", color="0.3", lw=1.0, ls="--", zorder=2,
                 label="Pareto front")
-        named = front | (frame[label] == reference)
-        _clip_outliers(ax, frame, cost, value, label)
-        _direct_labels(ax, frame.loc[named, cost].to_numpy(float), frame.loc[named, value].to_numpy(float),
-                       list(frame.loc[named, label]), log_x=log_costs)
         if log_costs and (frame[cost] > 0).all():
             ax.set_xscale("log")
             ticks = [t for t in (0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16)
                      if frame[cost].min() / 1.3 <= t <= frame[cost].max() * 1.3]
             ax.set_xticks(ticks, [f"{t:g}×" for t in ticks])
             ax.minorticks_off()
+            ax.set_xlim(frame[cost].min() / 1.08, frame[cost].max() * 1.15)  # room for the right-most name
+        named = front | (frame[label] == reference)
+        _clip_outliers(ax, frame, cost, value, label)
+        _direct_labels(ax, frame.loc[named, cost].to_numpy(float), frame.loc[named, value].to_numpy(float),
+                       list(frame.loc[named, label]), log_x=log_costs)
         ax.set_xlabel(cost_label)
-        ax.set_ylabel(value_label if ax is axes[0][0] else "")
+        ax.set_ylabel(value_label)
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False,
-               bbox_to_anchor=(0.5, -0.01), fontsize=8)
-    fig.tight_layout(rect=(0, 0.09 if len(labels) > 5 else 0.06, 1, 0.95 if title else 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False,
+               bbox_to_anchor=(0.5, -0.005), fontsize=8)
+    rows = -(-len(labels) // 3)
+    fig.tight_layout(rect=(0, 0.03 + 0.022 * rows, 1, 0.97 if title else 1))
     if title:
         fig.suptitle(title)
     return fig

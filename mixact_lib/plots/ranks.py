@@ -11,8 +11,8 @@ def plot_cd_diagram(result: dict, title: str = "") -> plt.Figure:
     ranks, cd, k = result["ranks"], result["cd"], result["k"]
     half = (len(ranks) + 1) // 2
     rows = max(half, len(ranks) - half)
-    fig_h = 1.6 + 0.22 * rows + 0.18 * len(result["groups"])
-    fig, ax = plt.subplots(figsize=(9.5, fig_h))
+    fig_h = 1.6 + 0.24 * rows + 0.18 * len(result["groups"])
+    fig, ax = plt.subplots(figsize=(7.0, fig_h))
     top = 1.0
     ax.hlines(top, 1, k, color="black", lw=1.0)
     for r in range(1, k + 1):

@@ -15,8 +15,8 @@ from .data import available_datasets, load_dataset, synthetic_dataset  # noqa: E
 from .experiments import RunConfig, paper_config, run  # noqa: E402
 from .parameters import ParameterError, chapter_parameters, results_folder  # noqa: E402
 from .models import available_models, build_model, count_parameters, optimized_from  # noqa: E402
-from .results import (collect_summaries, load_histories, mean_std, mixture_weights, paired_differences,  # noqa: E402
-                      phase_accuracy, rebuild_activations, weight_trajectories)
+from .results import (collect_summaries, load_histories, mean_sd_table, mixture_weights,  # noqa: E402
+                      paired_differences, phase_accuracy, rebuild_activations, weight_trajectories)
 from .reproduction import paper_values, reproduction_table  # noqa: E402
 from .analysis_plan import claims_table, paper_a_claims  # noqa: E402
 from .sweep import SweepFailed, run_study, sweep  # noqa: E402
@@ -28,7 +28,7 @@ __all__ = [
     "load_dataset", "available_datasets", "synthetic_dataset",
     "build_model", "available_models", "count_parameters", "optimized_from",
     "RunConfig", "paper_config", "run", "run_study", "sweep", "SweepFailed", "Phase", "train",
-    "collect_summaries", "load_histories", "mean_std", "mixture_weights", "paired_differences",
+    "collect_summaries", "load_histories", "mean_sd_table", "mixture_weights", "paired_differences",
     "phase_accuracy", "rebuild_activations", "weight_trajectories",
     "paper_values", "reproduction_table", "claims_table", "paper_a_claims",
     "chapter_parameters", "results_folder", "ParameterError",

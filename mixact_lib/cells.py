@@ -1,9 +1,9 @@
 """One grid cell's life on disk: claim its folder, run it, record how it ended; and reading that back.
 
-:func:`run_cell` is what every sweep backend executes, in this process (``local``), in a Ray task
+:func:`run_cell` is what every sweep executor runs, in this process (``local``), in a Ray task
 (``ray``) or in a SLURM array job (``slurm``). It never raises for a failed run: it returns an
 outcome, so one failed cell cannot stop the others. :func:`cell_state` reads a folder and says
-where the cell stands (``sweep --status``), from the files alone, whichever backend wrote them:
+where the cell stands (``sweep --status``), from the files alone, whichever executor wrote them:
 
 =============  ====================================================================
 finished       ``summary.json`` exists
@@ -14,7 +14,7 @@ not started    nothing yet (or only an expired claim)
 =============  ====================================================================
 
 A run that fails before its first checkpoint leaves no folder (the rule of :func:`~.experiments.run`)
-when run by the ``local`` backend, whose console shows the error; cluster backends keep
+when run by the ``local`` executor, whose console shows the error; cluster executors keep
 ``failed.json`` there, because the process that saw the error may be long gone.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from .claims import CLAIM_TTL_S, hold, is_expired, read_claim
+from .locks import CLAIM_TTL_S, hold, is_expired, read_claim
 from .data import Dataset, Split
 from .experiments import RunConfig, _first_missing, resolve_device, run
 from .training.records import read_json, write_json

@@ -4,7 +4,7 @@ Paper defaults are filled in (see ``mixact_lib.experiments.PAPER_DEFAULTS``);
 every flag overrides one of them. Errors in the input print one line and
 exit with status 2; the results folder is the last line printed on success.
 A sweep in which some runs failed prints each failed folder with its error's last lines
-and exits with status 1 (the other runs finish; see ``mixact_lib.backends``).
+and exits with status 1 (the other runs finish; see ``mixact_lib.executors``).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 from .activations import available_activations
 from .data import DatasetNotFoundError, available_datasets
 from .experiments import PAPERS, paper_config, run
-from .backends import BACKENDS
+from .executors import EXECUTORS
 from .cells import grid_status
 from .sweep import SweepFailed, cluster_options, grid_configs, load_grid, sweep
 from .models import available_models
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "another job shares the CPU")
     w.add_argument("--status", action="store_true",
                    help="print each run's state from its folder (finished, partial, claimed, failed, not started)")
-    w.add_argument("--backend", choices=BACKENDS, default="local",
+    w.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: one run after another here; ray: one Ray task per run; slurm: a SLURM job array "
                         "(ray and slurm need pip install -e \".[cluster]\")")
     w.add_argument("--address", default=None,
@@ -164,11 +164,11 @@ def _sweep(args: argparse.Namespace) -> int:
     options = cluster_options(args.grid, address=args.address, workers=args.workers, num_cpus=args.num_cpus,
                               num_gpus=args.num_gpus, partition=args.partition, time_min=args.time_min,
                               threads=args.threads)
-    if args.threads and args.backend == "local":
+    if args.threads and args.executor == "local":
         torch.set_num_threads(args.threads)
     failures = []
     try:
-        table = sweep(base, grid, root, progress=not args.quiet, backend=args.backend, cluster=options)
+        table = sweep(base, grid, root, progress=not args.quiet, executor=args.executor, cluster=options)
     except SweepFailed as err:
         table, failures = err.table, err.failures
     columns = [c for c in ("model", "activation", "optimizer", "seed", "best_test_acc", "final_test_acc",

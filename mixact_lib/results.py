@@ -64,7 +64,7 @@ def load_histories(root: str | Path, label: str = "activation") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def mean_std(table: pd.DataFrame, by: list[str] | str, values: list[str] | str) -> pd.DataFrame:
+def mean_sd_table(table: pd.DataFrame, by: list[str] | str, values: list[str] | str) -> pd.DataFrame:
     """Mean, std and count over seeds of ``values`` grouped by ``by``."""
     by = [by] if isinstance(by, str) else list(by)
     values = [values] if isinstance(values, str) else list(values)
@@ -72,12 +72,6 @@ def mean_std(table: pd.DataFrame, by: list[str] | str, values: list[str] | str) 
     out = grouped.agg(["mean", "std", "count"])
     out.columns = [f"{v}_{stat}" for v, stat in out.columns]
     return out.reset_index()
-
-
-def format_mean_std(mean: float, std: float, digits: int = 4) -> str:
-    if pd.isna(std):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def paired_differences(table: pd.DataFrame, pairs: list[tuple[str, str]], metric: str = "final_test_acc",

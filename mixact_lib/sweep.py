@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from .backends import BACKENDS, ClusterOptions, GridProgress, pending_cells, run_local, run_ray, run_slurm
+from .executors import EXECUTORS, ClusterOptions, GridProgress, pending_cells, run_local, run_ray, run_slurm
 from .data import Dataset, load_dataset
 from .experiments import RunConfig, paper_config, paper_phases
 from .results import collect_summaries
@@ -123,24 +123,24 @@ class SweepFailed(ValueError):
 
 def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progress: bool = True,
           reuse_data: bool = True, on_run: Callable[[RunConfig, dict], None] | None = None,
-          backend: str = "local", cluster: ClusterOptions | dict | None = None) -> pd.DataFrame:
+          executor: str = "local", cluster: ClusterOptions | dict | None = None) -> pd.DataFrame:
     """Run every grid point (skipping finished ones) and return all summaries as one DataFrame.
 
-    ``backend``: ``local`` runs the points one after another in this process; ``ray`` makes each
-    a Ray task and ``slurm`` a job of one SLURM array (see :mod:`~mixact_lib.backends`, and
-    :class:`~mixact_lib.backends.ClusterOptions` for ``cluster``: address, workers, CPUs and GPUs
-    per run, partition, time). Each point claims its folder first (:mod:`~mixact_lib.claims`), so
+    ``executor``: ``local`` runs the points one after another in this process; ``ray`` makes each
+    a Ray task and ``slurm`` a job of one SLURM array (see :mod:`~mixact_lib.executors`, and
+    :class:`~mixact_lib.executors.ClusterOptions` for ``cluster``: address, workers, CPUs and GPUs
+    per run, partition, time). Each point claims its folder first (:mod:`~mixact_lib.locks`), so
     two sweeps, on one machine or many, never train the same point; one held by another live task
     is skipped and listed in ``table.attrs["claimed_elsewhere"]``.
 
     ``reuse_data`` loads a dataset once for all the points that use it. Every point's config is
     checked before the first one trains. A point that fails does not stop the others; after all
     have run, :class:`SweepFailed` names each failed folder with its error's last lines. With the
-    ``local`` backend a failed point, like any failed :func:`run`, leaves no half-made folder; the
-    cluster backends leave its ``failed.json`` there for ``sweep --status`` (:mod:`~mixact_lib.cells`).
+    ``local`` executor a failed point, like any failed :func:`run`, leaves no half-made folder; the
+    cluster executors leave its ``failed.json`` there for ``sweep --status`` (:mod:`~mixact_lib.cells`).
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     options = cluster if isinstance(cluster, ClusterOptions) else ClusterOptions.from_dict(cluster)
     root = Path(root)
     configs = [configure(base, p, root) for p in expand(grid)]
@@ -151,7 +151,7 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
             on_run(by_folder[outcome["folder"]], outcome["summary"])
 
     by_folder = {c.out: c for c in configs}
-    bar = GridProgress(len(configs), len(configs) - len(pending), f"sweep {root.name} ({backend})", progress,
+    bar = GridProgress(len(configs), len(configs) - len(pending), f"sweep {root.name} ({executor})", progress,
                        on_outcome=report)
     try:
         if on_run is not None:
@@ -159,9 +159,9 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
             for config in configs:
                 if config.out not in waiting:
                     on_run(config, read_json(Path(config.out) / "summary.json"))
-        if backend == "local":
+        if executor == "local":
             run_local(pending, options, bar, _load, reuse_data=reuse_data)
-        elif backend == "ray":
+        elif executor == "ray":
             run_ray(pending, options, bar, _load)
         else:
             run_slurm(pending, options, bar, root)
@@ -267,7 +267,7 @@ def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
 
 def cluster_options(path: str | Path, **flags: Any) -> ClusterOptions:
     """A sweep file's optional ``cluster`` mapping (``num_cpus: 1``, ``num_gpus: 1``, ``partition: gpu``,
-    ``time_min: 120``, ...: the fields of :class:`~mixact_lib.backends.ClusterOptions`), with ``flags``
+    ``time_min: 120``, ...: the fields of :class:`~mixact_lib.executors.ClusterOptions`), with ``flags``
     (command-line values; ``None`` = not given) taking precedence."""
     path = Path(path)
     values = _read_spec(path).get("cluster") or {}
@@ -281,7 +281,7 @@ def cluster_options(path: str | Path, **flags: Any) -> ClusterOptions:
 
 def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root: str | Path | None = None,
               base_dir: str | Path = ".", device: str | None = None, train: bool = True,
-              progress: bool = True, backend: str = "local",
+              progress: bool = True, executor: str = "local",
               cluster: ClusterOptions | dict | None = None) -> pd.DataFrame:
     """Run, or read back, the grid of one sweep file: the entry point of the book's study chapters.
 
@@ -293,7 +293,7 @@ def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root
     ``device`` changes where missing runs train without changing what they are; with
     ``train=False`` nothing trains and the table holds whichever runs have finished.
     The results folder is returned in ``table.attrs["root"]`` (e.g. for :func:`load_histories`).
-    ``backend`` and ``cluster`` are :func:`sweep`'s; without ``cluster``, the file's own ``cluster``
+    ``executor`` and ``cluster`` are :func:`sweep`'s; without ``cluster``, the file's own ``cluster``
     mapping (if any) applies.
     """
     base, grid, file_root = load_grid(path)
@@ -309,7 +309,7 @@ def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root
     folder = Path(root) if root is not None else Path(base_dir) / file_root
     if cluster is None:
         cluster = cluster_options(path)
-    table = (sweep(base, grid, folder, progress=progress, backend=backend, cluster=cluster) if train
+    table = (sweep(base, grid, folder, progress=progress, executor=executor, cluster=cluster) if train
              else collect_summaries(folder))
     table.attrs["root"] = str(folder)
     return table

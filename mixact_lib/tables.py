@@ -1,7 +1,7 @@
 """One way to show a table in the book: no index, rounded, – for missing, readable names, scrolls when wide.
 
 >>> import mixact_lib as mx
->>> mx.show_table(mx.mean_std(runs, "activation", ["best_test_acc", "final_test_acc"]))
+>>> mx.show_table(mx.mean_sd_table(runs, "activation", ["best_test_acc", "final_test_acc"]))
 
 :func:`show_table` turns a DataFrame into an HTML table that a notebook shows as its output (or with
 ``display``). It drops the index, writes ``–`` for NaN/None, renames our column names to words
@@ -9,7 +9,7 @@
 table in a box that scrolls sideways, so a wide table is never cut off. Numbers are rounded to what
 their spread supports:
 
-- ``<v>_mean`` / ``<v>_std`` column pairs (as :func:`mixact_lib.mean_std` writes them) become one
+- ``<v>_mean`` / ``<v>_std`` column pairs (as :func:`mixact_lib.mean_sd_table` writes them) become one
   ``mean ± sd`` column named ``v``, both rounded to the sd's first significant digit (two digits when
   it is a 1; :func:`mean_sd`); their ``<v>_count`` becomes one *seeds* column, and the table says
   "Mean ± sd over seeds." under it;

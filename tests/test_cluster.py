@@ -1,4 +1,4 @@
-"""Sweeps beyond one process: claim files, folder status, and the ray and slurm backends against local.
+"""Sweeps beyond one process: claim files, folder status, and the ray and slurm executors against local.
 
 One local Ray cluster of 2 workers serves the whole file (starting Ray is slow). The SLURM path runs
 through submitit's local executor, which runs each array job as a process on this machine.
@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from mixact_lib.cells import cell_state
-from mixact_lib.claims import CLAIM, hold, is_expired, read_claim, release, try_claim
+from mixact_lib.locks import CLAIM, hold, is_expired, read_claim, release, try_claim
 from mixact_lib.cli import main
 from mixact_lib.sweep import SweepFailed, grid_configs, load_grid, sweep
 
@@ -154,14 +154,14 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     monkeypatch.setitem(sys.modules, "submitit", None)
     path = write_grid(tmp_path, "grid")
-    for backend in ("ray", "slurm"):
-        assert main(["sweep", str(path), "--backend", backend, "--quiet"]) == 2
+    for executor in ("ray", "slurm"):
+        assert main(["sweep", str(path), "--executor", executor, "--quiet"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and 'pip install -e ".[cluster]"' in err, err
     assert not (tmp_path / "grid").exists()
 
 
-# --- the backends, on one local cluster --------------------------------------------------------------
+# --- the executors, on one local cluster --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def ray_cluster():
@@ -175,7 +175,7 @@ def ray_cluster():
 
 @pytest.fixture(scope="module")
 def local_runs(tmp_path_factory):
-    """The reference grid run by the local backend with one torch thread, as each cluster task uses."""
+    """The reference grid run by the local executor with one torch thread, as each cluster task uses."""
     folder = tmp_path_factory.mktemp("local")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -189,7 +189,7 @@ def local_runs(tmp_path_factory):
 @needs_fmnist
 def test_ray_cli_gives_the_summaries_of_local(tmp_path, ray_cluster, local_runs, capsys):
     path = write_grid(tmp_path, "grid")
-    assert main(["sweep", str(path), "--backend", "ray", "--workers", "2", "--quiet"]) == 0  # joins the cluster
+    assert main(["sweep", str(path), "--executor", "ray", "--workers", "2", "--quiet"]) == 0  # joins the cluster
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path / "grid")
     assert len(local_runs) == 2 and summaries(tmp_path / "grid") == local_runs
     assert not list((tmp_path / "grid").glob(f"*/{CLAIM}"))
@@ -201,7 +201,7 @@ def test_ray_cli_gives_the_summaries_of_local(tmp_path, ray_cluster, local_runs,
 def test_slurm_array_through_submitit_gives_the_summaries_of_local(tmp_path, local_runs):
     pytest.importorskip("submitit")
     path = write_grid(tmp_path, "grid", activations="[arelu]")  # one job: each starts its own Python
-    run_sweep(path, backend="slurm", cluster={"submitit_cluster": "local", "workers": 2, "time_min": 5})
+    run_sweep(path, executor="slurm", cluster={"submitit_cluster": "local", "workers": 2, "time_min": 5})
     assert summaries(tmp_path / "grid") == {k: v for k, v in local_runs.items() if "arelu" in k}
     assert (tmp_path / "grid" / ".submitit").is_dir()  # submitit's job files, beside the runs
 
@@ -212,14 +212,14 @@ def test_ray_skips_claimed_cells_and_reports_failures_without_stopping(tmp_path,
     configs, root = grid_configs(path)
     held = try_claim(configs[0].out)  # another live task is training relu
     with pytest.raises(SweepFailed) as failed:
-        run_sweep(path, backend="ray")
+        run_sweep(path, executor="ray")
     [failure] = failed.value.failures
     assert failure["folder"] == configs[1].out and "reluu" in failure["error"]
     assert failed.value.table.empty and failed.value.table.attrs["claimed_elsewhere"] == [configs[0].out]
     assert sorted(p.name for p in Path(configs[0].out).iterdir()) == [CLAIM]  # nobody touched the claimed folder
     assert [cell_state(c)["state"] for c in configs] == ["claimed", "failed"]
     release(configs[0].out, held)
-    assert main(["sweep", str(path), "--backend", "ray", "--quiet"]) == 1  # a failed cell: non-zero exit
+    assert main(["sweep", str(path), "--executor", "ray", "--quiet"]) == 1  # a failed cell: non-zero exit
     captured = capsys.readouterr()
     assert f"failed: {configs[1].out}" in captured.err and "reluu" in captured.err
     assert "relu" in captured.out and captured.out.strip().splitlines()[-1] == str(root)
@@ -234,7 +234,7 @@ def test_a_killed_worker_loses_one_cell_and_a_rerun_completes_the_grid(tmp_path,
 
     def first_sweep():
         try:
-            run_sweep(path, backend="ray")
+            run_sweep(path, executor="ray")
         except BaseException as err:  # noqa: BLE001 - handed to the test thread
             errors.append(err)
 
@@ -260,7 +260,7 @@ def test_a_killed_worker_loses_one_cell_and_a_rerun_completes_the_grid(tmp_path,
     finished = {p: p.stat().st_mtime_ns for p in root.glob("*/summary.json")}
     assert len(finished) == 1
 
-    table = run_sweep(path, backend="ray")
+    table = run_sweep(path, executor="ray")
     assert len(table) == 2
     assert {p: p.stat().st_mtime_ns for p in finished} == finished  # finished cells were not repeated
     history = json.loads((victim / "history.json").read_text())

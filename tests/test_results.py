@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 
 import mixact_lib as mx
-from mixact_lib.results import format_mean_std
 
 
 def _table():
@@ -41,11 +40,6 @@ def test_paired_differences_skip_missing_pairs_and_refuse_ambiguous_pairs():
     assert d.challenger.tolist() == ["arelu"] and d.n_seeds.iloc[0] == 3
     with pytest.raises(ValueError, match="several final_test_acc values per seed"):
         mx.paired_differences(_table(), [("relu", "arelu")], by=[])  # two models share each seed
-
-
-def test_format_mean_std():
-    assert format_mean_std(0.91234, 0.0012) == "0.9123 ± 0.0012"
-    assert format_mean_std(0.5, float("nan")) == "0.5000"
 
 
 def test_weight_trajectories_tidy_per_epoch_site_and_member(tmp_path):

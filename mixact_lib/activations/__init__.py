@@ -19,7 +19,7 @@ from .registry import (
 )
 from . import fast_mix, fast_rational, fast_single  # noqa: F401  (importing them registers the fast classes)
 from .fast_core import fast_backend, fast_path, set_fast_backend
-from .tools import (
+from .surgery import (
     activation_parameters,
     activation_sites,
     describe_activations,

@@ -26,7 +26,7 @@ from torch import nn
 
 from mixact_lib.activations import Mix, activation_parameters, activation_sites, fixed_from, make_activation
 from mixact_lib.activations.registry import activation_class
-from mixact_lib.activations.tools import is_activation
+from mixact_lib.activations.surgery import is_activation
 
 #: what an activation may be given as: a registry name, a class or zero-argument factory,
 #: or (in ``activation_per_site`` only) a dict ``{"name": ..., **kwargs}``

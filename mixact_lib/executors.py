@@ -1,9 +1,9 @@
 """Where a sweep's cells run: this process (``local``), Ray tasks (``ray``) or a SLURM job array (``slurm``).
 
 Every cell is independent, keyed by its folder and resumable, so the grid maps onto an existing
-engine and no scheduler of our own: each backend hands :func:`~.cells.run_cell` one cell at a time
+engine and no scheduler of our own: each executor hands :func:`~.cells.run_cell` one cell at a time
 and reports its outcome. The cells' folders, their claim files and ``failed.json`` are the only state;
-re-running the sweep with any backend skips finished cells and resumes killed ones.
+re-running the sweep with any executor skips finished cells and resumes killed ones.
 
 **Data once per node.** ``local`` loads a dataset once and passes it to every cell that uses it.
 ``ray`` loads each dataset that two or more pending cells share once, in the driver, on the CPU, and
@@ -28,12 +28,12 @@ from typing import Any
 from tqdm import tqdm
 
 from .cells import FAILED, run_cell
-from .claims import CLAIM_TTL_S
+from .locks import CLAIM_TTL_S
 from .data import Dataset
 from .experiments import RunConfig, resolve_device
 from .training.records import write_json
 
-BACKENDS = ("local", "ray", "slurm")
+EXECUTORS = ("local", "ray", "slurm")
 #: the config fields that decide which data a run loads (the subset follows data_seed, not seed)
 DATA_FIELDS = ("dataset", "train_subset", "test_subset", "val_fraction", "pad_to", "data_root", "data_seed")
 
@@ -63,12 +63,12 @@ class ClusterOptions:
         return cls(**values)
 
 
-def require(module: str, backend: str):
+def require(module: str, executor: str):
     """Import an optional engine, or say in one line which extra provides it."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ValueError(f"backend {backend!r} needs the package {module!r}, which is not installed; "
+        raise ValueError(f"executor {executor!r} needs the package {module!r}, which is not installed; "
                          "install the cluster extra: pip install -e \".[cluster]\"") from None
 
 

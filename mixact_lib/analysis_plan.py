@@ -88,6 +88,18 @@ def _pairs(runs: pd.DataFrame, challenger: str, baseline: str, metric: str, n_pl
     return pair.head(n_planned) if n_planned else pair
 
 
+def pairing_correlation(runs: pd.DataFrame, challenger: str, baseline: str, metric: str) -> tuple[float, int]:
+    """Pearson correlation of two networks' per-seed values, and the number of seeds it rests on.
+
+    Pairing by seed narrows a difference's interval only as far as the two are correlated over seeds:
+    var(a − b) = var(a) + var(b) − 2·cov(a, b). Near 0, the paired test gains nothing over an unpaired one.
+    """
+    pair = _pairs(runs, challenger, baseline, metric, None)
+    if len(pair) < 3:
+        return float("nan"), len(pair)
+    return float(np.corrcoef(pair[challenger], pair[baseline])[0, 1]), len(pair)
+
+
 def primary_seeds(plan: dict, runs: pd.DataFrame) -> int:
     """Seeds at which the primary family is read: ``n_seeds``, or ``extend_to`` by the precision rule.
 

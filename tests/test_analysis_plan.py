@@ -288,3 +288,15 @@ def test_paper_a_claims_per_cycle_two_learning_rate(tmp_path):
     by_lr = analysis_plan.paper_a_by_act_lr(tmp_path)
     assert sorted(set(by_lr.act_lr)) == [0.001, 0.1] and len(by_lr) == 6
     assert (by_lr.n_planned == 3).all() and not (by_lr.verdict == stats.PENDING).any()
+
+
+def test_pairing_correlation_by_hand_and_with_too_few_seeds(tmp_path):
+    _paper_c(tmp_path, {"relu": [0.90, 0.91, 0.92, 0.93], "adact": [0.95, 0.96, 0.97, 0.98]})
+    from mixact_lib.results import collect_summaries
+    runs = collect_summaries(tmp_path)
+    r, n = analysis_plan.pairing_correlation(runs, "adact", "relu", "best_test_acc")
+    assert (round(r, 12), n) == (1.0, 4)  # moving together: pairing removes all of the spread
+    shutil.rmtree(tmp_path / "paper_c")
+    _paper_c(tmp_path, {"relu": [0.90, 0.91], "adact": [0.95, 0.96]})
+    r, n = analysis_plan.pairing_correlation(collect_summaries(tmp_path), "adact", "relu", "best_test_acc")
+    assert np.isnan(r) and n == 2

@@ -1,4 +1,4 @@
-"""No import circles inside mixact_lib (STYLE.md, Layout: "no two modules import each other").
+"""No import circles inside mixact_lib, and stages that import only the stages before them (ARCHITECTURE.md).
 
 The graph is built from the source with :mod:`ast`, without importing anything: an edge A → B for
 every ``import``/``from ... import`` in module A that names module B of the package. Imports inside
@@ -146,3 +146,54 @@ def test_old_data_paths_are_gone():
     for old in OLD_DATA_PATHS:
         with pytest.raises(ModuleNotFoundError):
             importlib.import_module(old)
+
+
+#: ARCHITECTURE.md's stages, in the order the data flows; a module may import its own stage or earlier ones
+STAGES = {
+    "core": ("activations", "data", "models", "training", "_version"),
+    "runs": ("experiments", "sweep", "executors", "cells", "locks", "cli", "__main__"),
+    "analysis": ("results", "stats", "reproduction", "analysis_plan", "rank_tests"),
+    "studies": ("function_space", "simplex", "slopes", "adact_shapes", "step_cost"),
+    "report": ("tables", "verdict_tables", "plan_tables", "plots", "parameters"),
+}
+#: the back-imports that exist today, each with its reason; issue 30 removes them, and no new one may appear
+KNOWN_BACK_IMPORTS = {
+    ("mixact_lib.sweep", "mixact_lib.results"): "sweep returns its finished runs as a table (collect_summaries)",
+}
+
+
+def stage_of(module: str) -> int | None:
+    """Index of a module's stage in :data:`STAGES` (None for the package's own ``__init__``, which re-exports)."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    for i, names in enumerate(STAGES.values()):
+        if parts[1] in names:
+            return i
+    raise AssertionError(f"{module} is in no stage of ARCHITECTURE.md: add it to STAGES here and to the document")
+
+
+def back_imports(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(importer, imported) pairs where a module imports a later stage."""
+    found = set()
+    for module, deps in graph.items():
+        own = stage_of(module)
+        for dep in deps:
+            theirs = stage_of(dep)
+            if own is not None and theirs is not None and theirs > own:
+                found.add((module, dep))
+    return found
+
+
+def test_stages_import_only_earlier_stages():
+    found = back_imports(import_graph(PACKAGE_DIR))
+    new = found - set(KNOWN_BACK_IMPORTS)
+    assert not new, ("imports that run back up the data flow (ARCHITECTURE.md): "
+                     + ", ".join(f"{a} → {b}" for a, b in sorted(new))
+                     + ". Move what the earlier stage needs into it, or the caller into a later stage.")
+
+
+def test_a_back_import_is_caught():
+    """The control: a core module importing the report stage is flagged; the same import the other way is not."""
+    graph = {"mixact_lib.training.loop": {"mixact_lib.tables"}, "mixact_lib.tables": {"mixact_lib.stats"}}
+    assert back_imports(graph) == {("mixact_lib.training.loop", "mixact_lib.tables")}

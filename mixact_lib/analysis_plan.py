@@ -27,7 +27,8 @@ import pandas as pd
 import yaml
 
 from . import stats
-from .reproduction import CONVERGENT, UNIFORM, paper_values, protocol_runs, validation_runs
+from .reproduction import (CONVERGENT, UNIFORM, act_lr_studies, norm_of, paper_values, protocol_runs,
+                           validation_runs)
 from .results import collect_summaries, mixture_weights
 
 PLAN_FILE = "analysis_plan.yaml"
@@ -166,14 +167,16 @@ def _paper_c_rows(plan: dict, family: dict, claims: list[dict], metric: str, run
 
 
 def paper_c_claims(results_root: str | Path = "results", dataset: str = "fmnist",
-                   plan: dict | None = None, first_seeds: int | None = None) -> pd.DataFrame:
+                   plan: dict | None = None, first_seeds: int | None = None,
+                   table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Paper C's families of the plan: primary, other metrics, matched compute. Columns: :data:`CLAIM_COLUMNS`.
 
     ``first_seeds`` reads the primary runs at their first that many seeds instead of the planned number (a look
     back, e.g. the power analysis the first five seeds gave; such rows are never verdicts of the plan).
+    ``table``: the runs under ``results_root`` (``collect_summaries``), when the caller has read them already.
     """
     plan = plan or load_plan(results_root)
-    table = collect_summaries(Path(results_root))
+    table = collect_summaries(Path(results_root)) if table is None else table
     protocol = protocol_runs(table, "c", dataset) if len(table) else table
     held_out = validation_runs(table, "c", dataset) if len(table) else table
     n_primary = first_seeds or primary_seeds(plan, protocol)
@@ -255,12 +258,13 @@ def paper_a_family(plan: dict, runs: pd.DataFrame, label: str, dataset: str = "f
 
 
 def paper_a_claims(results_root: str | Path = "results", dataset: str = "fmnist",
-                   plan: dict | None = None) -> pd.DataFrame:
-    """Paper A's family under its primary reading (softmax), then each sensitivity reading as its own family."""
-    from .reproduction import norm_of
+                   plan: dict | None = None, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Paper A's family under its primary reading (softmax), then each sensitivity reading as its own family.
 
+    ``table``: the runs under ``results_root`` (``collect_summaries``), when the caller has read them already.
+    """
     plan = plan or load_plan(results_root)
-    table = collect_summaries(Path(results_root))
+    table = collect_summaries(Path(results_root)) if table is None else table
     runs = protocol_runs(table, "a", dataset) if len(table) else table
     if not len(runs):
         return pd.DataFrame(columns=CLAIM_COLUMNS)
@@ -283,8 +287,6 @@ def paper_a_by_act_lr(results_root: str | Path = "results", dataset: str = "fmni
 
     The lost learning rate decides how far the weights move, so the verdicts are given per rate, never pooled.
     """
-    from .reproduction import act_lr_studies
-
     plan = plan or load_plan(results_root)
     studies = act_lr_studies(results_root, dataset)
     if not studies:
@@ -318,8 +320,9 @@ def paper_b_claims(results_root: str | Path = "results", plan: dict | None = Non
 def claims_table(results_root: str | Path = "results", dataset: str = "fmnist") -> pd.DataFrame:
     """Every planned claim, family by family (``results/claims.csv``). Columns: :data:`CLAIM_COLUMNS`."""
     plan = load_plan(results_root)
-    frames = [paper_c_claims(results_root, dataset, plan), paper_a_claims(results_root, dataset, plan),
-              paper_b_claims(results_root, plan)]
+    runs = collect_summaries(Path(results_root))  # read once for papers C and A
+    frames = [paper_c_claims(results_root, dataset, plan, table=runs),
+              paper_a_claims(results_root, dataset, plan, table=runs), paper_b_claims(results_root, plan)]
     frames = [f for f in frames if len(f)]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CLAIM_COLUMNS)
     return table.astype({"seeds_needed": "Int64"})

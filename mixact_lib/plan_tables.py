@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import stats
+from . import stats, verdict_tables
 
 REPLICATES, DOES_NOT, INCONCLUSIVE, _ = stats.VERDICTS
 PENDING = stats.PENDING
@@ -89,12 +89,7 @@ def verdict_counts(claims: pd.DataFrame) -> dict[str, int]:
 def counts_phrase(claims: pd.DataFrame) -> str:
     """The verdicts of ``claims`` in words, verbs agreeing: "1 replicates, 0 do not, 2 are inconclusive"."""
     c = verdict_counts(claims)
-    parts = [f"{c[REPLICATES]} {'replicates' if c[REPLICATES] == 1 else 'replicate'}",
-             f"{c[DOES_NOT]} {'does' if c[DOES_NOT] == 1 else 'do'} not",
-             f"{c[INCONCLUSIVE]} {'is' if c[INCONCLUSIVE] == 1 else 'are'} inconclusive"]
-    if c[PENDING]:
-        parts.append(f"{c[PENDING]} {'is' if c[PENDING] == 1 else 'are'} pending (seeds still running)")
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return verdict_tables.counts_phrase(c[REPLICATES], c[DOES_NOT], c[INCONCLUSIVE], c[PENDING])
 
 
 def claim_sentence(row, digits: int = 4) -> str:

@@ -26,15 +26,20 @@ from . import stats
 from .results import paired_differences
 
 
-def average_ranks(table: pd.DataFrame, metric: str, block: str = "seed", treatment: str = "activation",
-                  higher_is_better: bool = True) -> pd.DataFrame:
-    """Block × treatment ranks (1 = best within each block, ties averaged), only blocks where every treatment ran."""
+def _complete_blocks(table: pd.DataFrame, metric: str, block: str, treatment: str) -> pd.DataFrame:
+    """Block × treatment values of ``metric``, only the blocks where every treatment ran."""
     wide = table.pivot_table(index=block, columns=treatment, values=metric).dropna()
     if wide.shape[0] < 2 or wide.shape[1] < 3:
         raise ValueError(f"a Friedman test needs at least 2 complete {block}s and 3 {treatment}s; got "
                          f"{wide.shape[0]} complete {block}s of {wide.shape[1]} {treatment}s (every {treatment} must "
                          f"have run in a {block} for it to count)")
-    return wide.rank(axis=1, ascending=not higher_is_better)
+    return wide
+
+
+def average_ranks(table: pd.DataFrame, metric: str, block: str = "seed", treatment: str = "activation",
+                  higher_is_better: bool = True) -> pd.DataFrame:
+    """Block × treatment ranks (1 = best within each block, ties averaged), only blocks where every treatment ran."""
+    return _complete_blocks(table, metric, block, treatment).rank(axis=1, ascending=not higher_is_better)
 
 
 def critical_difference(k: int, n_blocks: int, alpha: float = 0.05) -> float:
@@ -51,8 +56,8 @@ def friedman(table: pd.DataFrame, metric: str, block: str = "seed", treatment: s
     best first), ``cd`` and ``groups``: the maximal sets of treatments whose average ranks lie within ``cd`` of
     each other (the bars of a critical-difference diagram).
     """
-    ranks = average_ranks(table, metric, block, treatment, higher_is_better)
-    wide = table.pivot_table(index=block, columns=treatment, values=metric).loc[ranks.index, ranks.columns]
+    wide = _complete_blocks(table, metric, block, treatment)
+    ranks = wide.rank(axis=1, ascending=not higher_is_better)
     statistic, p = st.friedmanchisquare(*(wide[c].to_numpy(float) for c in wide.columns))
     mean_ranks = ranks.mean().sort_values()
     cd = critical_difference(len(mean_ranks), len(ranks), alpha)
@@ -78,9 +83,16 @@ def versus_baseline(table: pd.DataFrame, baseline: str, metric: str, adjustment:
     """
     others = [a for a in dict.fromkeys(table[treatment]) if a != baseline]
     frame = paired_differences(table, [(baseline, a) for a in others], metric=metric, by=[])
+    return corrected_verdicts(frame, adjustment, alpha)
+
+
+def corrected_verdicts(frame: pd.DataFrame, adjustment: str = "holm", alpha: float = 0.05) -> pd.DataFrame:
+    """Rows of :func:`mixact_lib.paired_differences`, taken as one family: ``p_adjusted`` (its p corrected over
+    all rows) and ``verdict``: ``better`` / ``worse`` (challenger − baseline's sign) when the corrected p is below
+    ``alpha``, else ``inconclusive``."""
     if frame.empty:
         return frame.assign(p_adjusted=pd.Series(dtype=float), verdict=pd.Series(dtype=str))
-    frame["p_adjusted"] = stats.adjust(frame.p_value, adjustment)
+    frame = frame.assign(p_adjusted=stats.adjust(frame.p_value, adjustment))
     frame["verdict"] = ["inconclusive" if not p < alpha else ("better" if d > 0 else "worse")
                         for p, d in zip(frame.p_adjusted, frame.diff_mean)]
     return frame

@@ -92,31 +92,6 @@ def untestable_view(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.groupby("dataset", sort=False).agg(numbers=("metric", "size"), why=("note", reason)).reset_index()
 
 
-def claims_view(claims: pd.DataFrame, digits: int = 4, short: bool = False) -> pd.DataFrame:
-    """The claims table as the book shows it: mean difference, 95 % CI, p, wins, verdict.
-
-    ``short``: narrow enough for a page: the verdict right after what is compared, no ``runs`` column,
-    "ConvNet-" and "a convergent function" left out of the claims' names.
-    """
-    view = pd.DataFrame({
-        "claim": claims.claim, "measured on": [m if " " in m else m.replace("_", " ") for m in claims.metric],
-        "runs": claims.runs,
-        "mean difference": [f"{v:+.{digits}f}" for v in claims.mean_diff],
-        "95 % CI": [f"[{lo:+.{digits}f}, {hi:+.{digits}f}]" for lo, hi in zip(claims.ci_low, claims.ci_high)],
-        "p": [f"{p:.3f}" for p in claims.p_value],
-        "wins": [f"{w} of {n}" for w, n in zip(claims.wins, claims.n_seeds)], "verdict": claims.verdict})
-    if short:
-        view["claim"] = (view.claim.str.replace("ConvNet-", "")
-                         .str.replace(" a convergent function (tanh or sin)", " tanh or sin", regex=False))
-        view = view[["claim", "measured on", "verdict", "mean difference", "95 % CI", "p", "wins"]]
-    return view
-
-
-def narrowest_width(accuracy: float, n_test: int, confidence: float = 0.95) -> float:
-    """Width of one run's prediction interval with infinitely many seeds and no spread: 2·z·√(p(1 − p)/N)."""
-    return 2 * float(st.norm.ppf(0.5 + confidence / 2)) * stats.accuracy_standard_error(accuracy, n_test)
-
-
 def verdict_sentence(rows: pd.DataFrame, digits: int = 4) -> str:
     """The value verdicts of ``rows`` in words: how many of each, and how far from deciding the others are."""
     counts = rows.verdict.value_counts()
@@ -140,17 +115,15 @@ def verdict_sentence(rows: pd.DataFrame, digits: int = 4) -> str:
     return text
 
 
-def counts_phrase(replicates: int, does_not: int, inconclusive: int) -> str:
-    """Verdict counts in words, each verb agreeing with its count: "2 replicate, 1 does not and 0 are inconclusive"."""
-    return (f"{replicates} {'replicates' if replicates == 1 else 'replicate'}, "
-            f"{does_not} {'does' if does_not == 1 else 'do'} not and "
-            f"{inconclusive} {'is' if inconclusive == 1 else 'are'} inconclusive")
-
-
-def claims_counts(claims: pd.DataFrame) -> dict[str, int]:
-    """How many claims replicate, do not, are inconclusive, and in all (``checks``): the numbers a sentence glues."""
-    counts = claims.verdict.value_counts()
-    return {"checks": len(claims), **{v: int(counts.get(v, 0)) for v in (REPLICATES, DOES_NOT, INCONCLUSIVE)}}
+def counts_phrase(replicates: int, does_not: int, inconclusive: int, pending: int = 0) -> str:
+    """Verdict counts in words, each verb agreeing with its count: "2 replicate, 1 does not and 0 are inconclusive"
+    (and, when ``pending`` is not 0, "…, 0 are inconclusive and 3 are pending (seeds still running)")."""
+    parts = [f"{replicates} {'replicates' if replicates == 1 else 'replicate'}",
+             f"{does_not} {'does' if does_not == 1 else 'do'} not",
+             f"{inconclusive} {'is' if inconclusive == 1 else 'are'} inconclusive"]
+    if pending:
+        parts.append(f"{pending} {'is' if pending == 1 else 'are'} pending (seeds still running)")
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def p_text(p: float) -> str:

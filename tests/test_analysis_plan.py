@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from scipy import stats as st
@@ -300,3 +301,11 @@ def test_pairing_correlation_by_hand_and_with_too_few_seeds(tmp_path):
     _paper_c(tmp_path, {"relu": [0.90, 0.91], "adact": [0.95, 0.96]})
     r, n = analysis_plan.pairing_correlation(collect_summaries(tmp_path), "adact", "relu", "best_test_acc")
     assert np.isnan(r) and n == 2
+
+
+def test_counts_phrase_names_pending_claims_only_when_there_are_some():
+    from mixact_lib import plan_tables
+    claims = pd.DataFrame({"verdict": ["replicates", "inconclusive", "inconclusive", "pending"]})
+    assert plan_tables.counts_phrase(claims) == ("1 replicates, 0 do not, 2 are inconclusive and 1 is pending "
+                                                 "(seeds still running)")
+    assert plan_tables.counts_phrase(claims.iloc[:3]) == "1 replicates, 0 do not and 2 are inconclusive"

@@ -160,7 +160,8 @@ def test_per_run_claims_are_read_from_the_margins(tmp_path):
 def test_the_numbers_the_chapter_states_about_its_rules():
     assert verdict_tables.wins_by_chance(4, 5) == pytest.approx(0.1875)
     assert verdict_tables.wins_by_chance(3, 3) == pytest.approx(0.125)
-    assert verdict_tables.narrowest_width(0.92, 10_000) == pytest.approx(2 * 1.959964 * math.sqrt(0.92 * 0.08 / 1e4))
+    se = stats.accuracy_standard_error(0.92, 10_000)
+    assert stats.one_run_floor(0.0, se=se) == pytest.approx(2 * 1.959964 * math.sqrt(0.92 * 0.08 / 1e4))
     assert stats.accuracy_standard_error(0.92, 10_000) == pytest.approx(0.0027, abs=5e-5)
 
 

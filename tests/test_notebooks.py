@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mixact_lib.parameters import parse_parameter
+from mixact_lib.report.parameters import parse_parameter
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"

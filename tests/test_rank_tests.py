@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from mixact_lib import plots, rank_tests, stats
+from mixact_lib.report import plots
+from mixact_lib.analysis import rank_tests, stats
 
 
 def _table(values: dict[str, list[float]]) -> pd.DataFrame:

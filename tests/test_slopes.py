@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mixact_lib import slopes
+from mixact_lib.studies import slopes
 from mixact_lib.data import synthetic_dataset
 from mixact_lib.training import Phase, train
 
@@ -64,7 +64,7 @@ def test_effective_rates_follow_each_epochs_optimiser(tmp_path):
 
 
 def test_effective_rates_agree_with_the_function_space_derivation():
-    from mixact_lib.function_space import Hyper, derived_settings
+    from mixact_lib.studies.function_space import Hyper, derived_settings
     trajectories = pd.DataFrame([{"folder": "r", "epoch": e, "a": 2.5, "layer": "layer 1"} for e in range(1, 6)])
     optimizers = ["sgd", "momentum", "adam", "adagrad", "rmsprop"]
     histories = pd.DataFrame({"folder": "r", "epoch": range(1, 6), "optimizer": optimizers, "lr": 0.01})
@@ -116,7 +116,7 @@ def slopes_activation():
 
 
 def test_learned_shape_curves_rebuild_the_final_function_beside_the_fixed_one(tmp_path):
-    from mixact_lib import plots
+    from mixact_lib.report import plots
     state = {"act1": _abcd(2.0, 0.5, 0.1, -0.2), "act2": _abcd(0.5, 1.0, 0.0, 0.0)}
     folder = _run_folder(tmp_path / "run", "atanh", state=state)
     curves = plots.learned_shape_curves([folder], lo=-2, hi=2, n=5)
@@ -134,7 +134,7 @@ def test_learned_shape_curves_rebuild_the_final_function_beside_the_fixed_one(tm
 
 
 def test_plots_of_slopes_and_rates_one_panel_per_setting(tmp_path):
-    from mixact_lib import plots
+    from mixact_lib.report import plots
     folders = [_run_folder(tmp_path / o, history=_history([o] * 3, [0.1, 0.01, 0.001], [1.0, 1.2, 1.4]))
                for o in ("sgd", "adam", "adadelta")]
     rates = slopes.effective_rates(slopes.activation_param_trajectories(folders))
@@ -152,7 +152,8 @@ def test_plots_of_slopes_and_rates_one_panel_per_setting(tmp_path):
 
 def test_activation_curves_give_one_curve_per_channel_group():
     import torch
-    from mixact_lib import make_activation, plots
+    from mixact_lib import make_activation
+    from mixact_lib.report import plots
     act = make_activation("kat_rational", groups=4)
     with torch.no_grad():
         act.denominator.mul_(torch.arange(1.0, 5.0)[:, None])  # four different functions (the numerator is shared)
@@ -176,7 +177,7 @@ def test_weight_trace_increments_read_back_every_traced_weight_and_draw_as_fig4(
     from torch import nn
 
     from mixact_lib.activations import make_activation
-    from mixact_lib.plots import plot_weight_trace
+    from mixact_lib.report.plots import plot_weight_trace
 
     data = synthetic_dataset(num_train=128, num_test=32, num_classes=10, shape=(1, 8, 8), seed=0)
     folders = []

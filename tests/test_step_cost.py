@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mixact_lib.step_cost import pareto_mask, saved_bytes, step_costs
+from mixact_lib.studies.step_cost import pareto_mask, saved_bytes, step_costs
 
 
 def test_saved_bytes_counts_what_backward_needs():

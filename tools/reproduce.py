@@ -11,7 +11,7 @@
 
 Each run's folder is results/paper_<p>/<dataset>[-val]/<variant>/seed<k>. Rerunning the same
 command skips finished runs and continues a killed one from its checkpoint, so the
-script can be stopped at any time; a claim file (mixact_lib.locks) in the run's folder
+script can be stopped at any time; a claim file (mixact_lib.runs.locks) in the run's folder
 keeps a second process off a run that is being trained. Datasets that are not on this machine are
 skipped with the reason printed (the reproduction chapter then marks them untestable).
 """
@@ -24,11 +24,12 @@ from pathlib import Path
 
 import torch
 
-from mixact_lib.locks import hold
+from mixact_lib.runs.locks import hold
 from mixact_lib.data import DatasetNotFoundError
-from mixact_lib.experiments import paper_config, run
-from mixact_lib.analysis_plan import claims_table
-from mixact_lib.reproduction import PAPER_A_NORMS, reproduction_table
+from mixact_lib.runs.config import paper_config
+from mixact_lib.runs.runner import run
+from mixact_lib.analysis.analysis_plan import claims_table
+from mixact_lib.analysis.reproduction import PAPER_A_NORMS, reproduction_table
 from mixact_lib.training import Phase
 
 ROOT = Path(__file__).resolve().parents[1]

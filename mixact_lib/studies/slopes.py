@@ -1,7 +1,7 @@
 """Paper B's learned slopes read back from finished runs: what a did, and what it did to the step.
 
 Paper B (eq. 23) reads the slope a of an adaptive activation as a learning rate, η̃ = η·a. Compared
-as functions (chapter ``paper-b-derivation``, :mod:`mixact_lib.function_space`), an inner slope is a
+as functions (chapter ``paper-b-derivation``, :mod:`mixact_lib.studies.function_space`), an inner slope is a
 rescaled plain layer, for any f:
 
     f(a·(W x + β) + c) = f(W′ x + β′),   W′ = a·W,  β′ = a·β + c,
@@ -61,7 +61,7 @@ def activation_param_trajectories(folders: list[str | Path]) -> pd.DataFrame:
     site (the module path), a, b, c, d. Reads the ``activations`` record of ``history.json``;
     only sites with paper B's four scalars are kept, i.e. ASigmoid and ATanh,
     f_A(z) = b·f(a·z + c) + d (eqs. 10–11), and AReLU, max(a·z + c, b·z + d) (eq. 12). Sites are
-    numbered in the order the model applies them, as in :func:`mixact_lib.results.rebuild_activations`.
+    numbered in the order the model applies them, as in :func:`mixact_lib.analysis.results.rebuild_activations`.
     The value of an epoch is the one after its last step. Runs without such sites give no rows.
     """
     rows = []
@@ -97,7 +97,7 @@ def effective_rates(trajectories: pd.DataFrame, histories: pd.DataFrame | None =
     −lr·(a²I + w wᵀ)∇_{w′}L (SGD) instead.
 
     ``trajectories`` is :func:`activation_param_trajectories`'s table; ``histories`` gives the
-    ``optimizer`` and ``lr`` of every epoch (e.g. :func:`mixact_lib.results.load_histories` on the
+    ``optimizer`` and ``lr`` of every epoch (e.g. :func:`mixact_lib.runs.folders.load_histories` on the
     same runs, whose ``folder`` column must match); ``None`` reads them from each run's history.json.
     Adds optimizer, lr, rule, rate_ratio, effective_lr and note.
     """
@@ -123,7 +123,7 @@ def effective_rates(trajectories: pd.DataFrame, histories: pd.DataFrame | None =
         known = "; ".join(f"{rule} for {', '.join(o for o, (_, r) in RATE_RULES.items() if r == rule)}"
                           for rule in dict.fromkeys(r for _, r in RATE_RULES.values()))
         raise ValueError(f"unknown optimiser(s) {unknown}: the implied rate is derived only for these ({known}); "
-                         "add the optimiser's rule to mixact_lib.slopes.RATE_RULES with its derivation")
+                         "add the optimiser's rule to mixact_lib.studies.slopes.RATE_RULES with its derivation")
     power = optimizers.map(lambda o: RATE_RULES[o][0]).astype(float)  # NaN for AdaDelta
     out["rule"] = optimizers.map(lambda o: RATE_RULES[o][1])
     out["rate_ratio"] = np.where(power.isna(), np.nan, np.abs(out.a) ** power)  # 1 ** nan would be 1

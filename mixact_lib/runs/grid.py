@@ -26,10 +26,10 @@ from typing import Any
 import pandas as pd
 
 from .executors import EXECUTORS, ClusterOptions, GridProgress, pending_cells, run_local, run_ray, run_slurm
-from .data import Dataset, load_dataset
-from .experiments import RunConfig, paper_config, paper_phases
-from .results import collect_summaries
-from .training.records import read_json
+from ..data import Dataset, load_dataset
+from .config import RunConfig, paper_config, paper_phases
+from .folders import collect_summaries
+from ..training.records import read_json
 
 #: grid keys that are not RunConfig fields but rebuild the phases of the base paper protocol
 PHASE_KEYS = ("optimizer", "lr", "epochs")
@@ -127,9 +127,9 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
     """Run every grid point (skipping finished ones) and return all summaries as one DataFrame.
 
     ``executor``: ``local`` runs the points one after another in this process; ``ray`` makes each
-    a Ray task and ``slurm`` a job of one SLURM array (see :mod:`~mixact_lib.executors`, and
-    :class:`~mixact_lib.executors.ClusterOptions` for ``cluster``: address, workers, CPUs and GPUs
-    per run, partition, time). Each point claims its folder first (:mod:`~mixact_lib.locks`), so
+    a Ray task and ``slurm`` a job of one SLURM array (see :mod:`~mixact_lib.runs.executors`, and
+    :class:`~mixact_lib.runs.executors.ClusterOptions` for ``cluster``: address, workers, CPUs and GPUs
+    per run, partition, time). Each point claims its folder first (:mod:`~mixact_lib.runs.locks`), so
     two sweeps, on one machine or many, never train the same point; one held by another live task
     is skipped and listed in ``table.attrs["claimed_elsewhere"]``.
 
@@ -137,7 +137,7 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
     checked before the first one trains. A point that fails does not stop the others; after all
     have run, :class:`SweepFailed` names each failed folder with its error's last lines. With the
     ``local`` executor a failed point, like any failed :func:`run`, leaves no half-made folder; the
-    cluster executors leave its ``failed.json`` there for ``sweep --status`` (:mod:`~mixact_lib.cells`).
+    cluster executors leave its ``failed.json`` there for ``sweep --status`` (:mod:`~mixact_lib.runs.cells`).
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
@@ -267,7 +267,7 @@ def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
 
 def cluster_options(path: str | Path, **flags: Any) -> ClusterOptions:
     """A sweep file's optional ``cluster`` mapping (``num_cpus: 1``, ``num_gpus: 1``, ``partition: gpu``,
-    ``time_min: 120``, ...: the fields of :class:`~mixact_lib.executors.ClusterOptions`), with ``flags``
+    ``time_min: 120``, ...: the fields of :class:`~mixact_lib.runs.executors.ClusterOptions`), with ``flags``
     (command-line values; ``None`` = not given) taking precedence."""
     path = Path(path)
     values = _read_spec(path).get("cluster") or {}

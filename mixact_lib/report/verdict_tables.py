@@ -1,7 +1,7 @@
 """The book's tables and sentences of verdicts: shown short, rounded, with – for missing.
 
 Formatting only (the chapters show these frames with :func:`mixact_lib.show_table`); the verdicts
-themselves come from :mod:`mixact_lib.reproduction` and :mod:`mixact_lib.stats`.
+themselves come from :mod:`mixact_lib.analysis.reproduction` and :mod:`mixact_lib.analysis.stats`.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from . import stats
+from ..analysis import stats
 from .tables import decimals_for, mean_sd
 
 REPLICATES, DOES_NOT, INCONCLUSIVE, UNTESTABLE = stats.VERDICTS
@@ -27,7 +27,7 @@ def _fmt(value, digits: int) -> str:
 def value_view(rows: pd.DataFrame, digits: int | None = 4) -> pd.DataFrame:
     """The reproduction table as the book shows it: paper, ours mean ± sd (n), interval, effect, verdict.
 
-    ``digits=None`` rounds each row's mean, sd and interval to its sd (:func:`mixact_lib.tables.mean_sd`)
+    ``digits=None`` rounds each row's mean, sd and interval to its sd (:func:`mixact_lib.report.tables.mean_sd`)
     and the effect to two significant digits; an int gives every number that many decimals.
     """
     def ours(m, s, n):

@@ -1,6 +1,6 @@
 """The book's tables and sentences of the analysis plan's claims (``results/claims.csv``).
 
-Formatting only: every number comes from :func:`mixact_lib.analysis_plan.claims_table`. A claim is shown with
+Formatting only: every number comes from :func:`mixact_lib.analysis.analysis_plan.claims_table`. A claim is shown with
 its mean difference, 95 % interval, margin, raw and corrected p, its seeds against the planned seeds, and the
 bound the data set: the one-sided 95 % bound in the claim's direction (a difference beyond it is ruled out).
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import stats, verdict_tables
+from ..analysis import stats
+from . import verdict_tables
 
 REPLICATES, DOES_NOT, INCONCLUSIVE, _ = stats.VERDICTS
 PENDING = stats.PENDING

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .activations import make_activation
+from ..activations import make_activation
 
 #: paper B's adaptive form of each fixed function (eq. 20's inner slope; b = 1, c = d = 0 of eq. 5)
 ADAPTIVE = {"relu": "arelu", "tanh": "atanh", "sigmoid": "asigmoid"}

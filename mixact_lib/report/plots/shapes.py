@@ -11,8 +11,8 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from ..results import rebuild_activations
-from ..slopes import FIXED
+from ...analysis.results import rebuild_activations
+from ...studies.slopes import FIXED
 from .common import _panels, _legend_below
 
 
@@ -32,7 +32,7 @@ def plot_weight_trajectories(trajectories: pd.DataFrame, row: str | None = None,
                              title: str = "") -> plt.Figure:
     """Mixture weights p per epoch (mean ± sd over seeds), one panel per layer (and per ``row``).
 
-    ``trajectories`` is :func:`mixact_lib.results.weight_trajectories`'s table; epochs where only
+    ``trajectories`` is :func:`mixact_lib.analysis.results.weight_trajectories`'s table; epochs where only
     the mixture trained (``trains == "act"``, paper A's second cycle) are shaded.
     """
     grid = sns.relplot(data=trajectories, x="epoch", y="p", hue="member", col="layer", row=row, kind="line",
@@ -94,14 +94,14 @@ def learned_shape_curves(folders: list[str | Path], lo: float = -4.0, hi: float 
                          reference: dict[str, str] | None = None) -> pd.DataFrame:
     """Every learnable site's final f(x) of each run, beside the fixed function it started as.
 
-    The modules are rebuilt from ``summary.json`` (:func:`mixact_lib.results.rebuild_activations`),
+    The modules are rebuilt from ``summary.json`` (:func:`mixact_lib.analysis.results.rebuild_activations`),
     so for paper B these are f_A(x) = b·f(a·x + c) + d (eqs. 10–11) and max(a·x + c, b·x + d)
     (eq. 12) at the final a, b, c, d. ``reference`` maps an activation to its fixed function
-    (default :data:`mixact_lib.slopes.FIXED`: asigmoid → sigmoid, atanh → tanh, arelu → relu), added
+    (default :data:`mixact_lib.studies.slopes.FIXED`: asigmoid → sigmoid, atanh → tanh, arelu → relu), added
     as ``layer == "fixed"`` (layer_index 0). Tidy columns: folder, model, activation, seed, layer,
     layer_index, group (one curve per channel group, see :func:`activation_curves`), x, y.
     """
-    from ..activations import make_activation
+    from ...activations import make_activation
 
     reference = FIXED if reference is None else reference
     frames = []
@@ -171,7 +171,7 @@ def plot_shapes_per_layer(curves: pd.DataFrame, reference: str = "relu", title: 
     AdAct runs), so a reader sees at each depth how far the seeds agree and how far they left the
     reference.
     """
-    from ..activations import make_activation
+    from ...activations import make_activation
 
     fig, panels = _panels(curves, None, "layer", (2.7, 2.5))
     fixed = make_activation(reference).eval()

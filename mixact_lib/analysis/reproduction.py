@@ -1,6 +1,6 @@
 """The papers' numbers beside ours, with a verdict per number and per ordering claim.
 
-Paper values live in one file, ``mixact_lib/paper_values.csv`` (columns
+Paper values live in one file, ``mixact_lib/analysis/paper_values.csv`` (columns
 paper, table, dataset, model, activation, metric, paper_value, note), typed
 from the extracted texts. Our values come from results folders written by
 ``tools/reproduce.py`` (``results/paper_<p>/<dataset>/<variant>/seed<k>``).
@@ -8,7 +8,7 @@ Paper A's Table 1 is compared once per reading of its lost eq. 9; paper C's
 Table 1 also against runs that chose their epoch on a held-out validation
 split (``results/paper_c/<dataset>-val/…``), where those exist.
 
-Value verdicts (:func:`reproduction_table`, rules in :mod:`mixact_lib.stats` and the reproduction
+Value verdicts (:func:`reproduction_table`, rules in :mod:`mixact_lib.analysis.stats` and the reproduction
 chapter): the paper reports one run, so its number is set against a 95 % *prediction interval for one
 new run*, mean ± t_{n−1}·√(sd²(1 + 1/n) + se²), where se is the binomial test-set error of an accuracy
 scored on other images than the paper's (0 when the test set is shared, and for mixture weights). It **replicates** when it lies inside the interval and the interval is narrower
@@ -22,7 +22,7 @@ The effect (:func:`effect_of`):
 - a paper A mixture weight: |paper value − 1/3|, its distance from the uniform start. Only that distance
   says a layer learned a preference; a weight near 1/3 cannot replicate anything.
 
-Ordering claims (``results/claims.csv``) are judged by the analysis plan: :mod:`mixact_lib.analysis_plan`.
+Ordering claims (``results/claims.csv``) are judged by the analysis plan: :mod:`mixact_lib.analysis.analysis_plan`.
 
 Test-set error: paper C and we score the same 10,000 Fashion-MNIST test images (and every paper here uses
 its dataset's standard test split), so the binomial error of the test set is shared by the paper's number and
@@ -35,11 +35,11 @@ import json
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import stats
-from .results import collect_summaries, compare_predictions, mixture_weights
+from ..runs.folders import collect_summaries
+from .results import compare_predictions, mixture_weights
 
 COLUMNS = ["paper", "table", "dataset", "model", "activation", "metric", "paper_value",
            "ours_mean", "ours_std", "n_seeds", "verdict", "note",
@@ -67,7 +67,7 @@ VAL_NOTE = ("test accuracy at the best-validation epoch (10 % of train held out,
 
 def paper_values() -> pd.DataFrame:
     """Every number we compare against, with the table it comes from."""
-    with resources.files("mixact_lib").joinpath("paper_values.csv").open() as f:
+    with resources.files("mixact_lib.analysis").joinpath("paper_values.csv").open() as f:
         return pd.read_csv(f)
 
 
@@ -245,7 +245,7 @@ def paper_a_margins(folder: str | Path) -> dict[str, float]:
 
     ``layer 1``: p_relu − max(p_tanh, p_sin); ``layer i`` (i ≥ 2): max(p_tanh, p_sin) − p_relu. A description
     per run only: as a test statistic the margin is biased (a max minus one member is positive on average when
-    nothing is preferred); the tests use p_relu − 1/3 (:mod:`mixact_lib.analysis_plan`).
+    nothing is preferred); the tests use p_relu − 1/3 (:mod:`mixact_lib.analysis.analysis_plan`).
     """
     layers = mixture_weights(folder)
     convergent = layers[list(CONVERGENT)].max(axis=1)
@@ -307,7 +307,7 @@ def mcnemar_by_seed(table: pd.DataFrame, first: str, second: str, dataset: str =
     ``acc_<first>``, ``acc_<second>``, ``<first>_only`` and ``<second>_only`` (examples only that network
     gets right), ``p_value``.
     """
-    from .training.records import PREDICTIONS
+    from ..training.records import PREDICTIONS
 
     runs = protocol_runs(table, "c", dataset) if len(table) else table
     rows = []

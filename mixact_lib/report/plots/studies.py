@@ -47,7 +47,7 @@ def plot_effective_rates(rates: pd.DataFrame, col: str | None = "optimizer", row
                          y: str = "rate_ratio", col_wrap: int | None = None, title: str = "") -> plt.Figure:
     """The rate an adaptive activation's slope implies for the layer in front of it, against the plain layer's.
 
-    ``rates`` is :func:`mixact_lib.slopes.effective_rates`'s table. ``y="rate_ratio"`` plots
+    ``rates`` is :func:`mixact_lib.studies.slopes.effective_rates`'s table. ``y="rate_ratio"`` plots
     |a|^p = effective rate ÷ lr, where the same layer with a fixed activation sits at 1 (dashed);
     ``y="effective_lr"`` plots lr·|a|^p itself against the run's lr (dashed). Over all sites and
     seeds of a panel: median (line), middle half and full range (bands). Panels whose optimiser has
@@ -150,7 +150,7 @@ def plot_simplex_loss(table: pd.DataFrame, value: str = "loss", label: str = "tr
                       title: str = "") -> plt.Figure:
     """Heat map of ``value`` over paper A's weight triangle, with the learned p marked.
 
-    ``table`` is :func:`mixact_lib.simplex.simplex_loss`'s (columns ``p_<member>`` for three members,
+    ``table`` is :func:`mixact_lib.studies.simplex.simplex_loss`'s (columns ``p_<member>`` for three members,
     ``value``, ``learned``). Barycentric p → plane: the first member at (0, 0), the second at (1, 0),
     the third at (½, √3/2), i.e. (x, y) = (p₂ + p₃/2, p₃·√3/2); the colour is interpolated linearly
     between the evaluated points (``tricontourf``), which are drawn as dots.
@@ -223,7 +223,7 @@ def plot_accuracy_vs_compute(cost: pd.DataFrame, hue: str = "network",
 def plot_weight_trace(trace: pd.DataFrame, hue: str = "activation", title: str = "") -> plt.Figure:
     """Paper B Fig. 4 as the paper draws it: rows = the four traced weights, columns = layers 1, 5, 9.
 
-    ``trace`` is :func:`mixact_lib.slopes.weight_trace_increments`. Each line is one run (seed): the
+    ``trace`` is :func:`mixact_lib.studies.slopes.weight_trace_increments`. Each line is one run (seed): the
     weight at a position is a different weight in every seed (its own initialisation), so seeds are
     drawn, not averaged. A dotted line marks 0, since the increments are signed.
     """

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .activations import canonical_name
-from .activations.fast_core import fast_path
-from .models import build_model
+from ..activations import canonical_name
+from ..activations.fast_core import fast_path
+from ..models import build_model
 
 REFERENCE = "relu"
 

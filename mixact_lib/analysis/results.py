@@ -1,7 +1,7 @@
-"""Reading results folders back into tidy pandas tables for the book.
+"""Tables computed from run folders: means and SDs, paired differences, learned weights and their paths.
 
-A results folder is what :func:`mixact_lib.experiments.run` writes:
-``config.json``, ``history.json``, ``summary.json`` (+ ``environment.json``).
+The folders are read by :mod:`mixact_lib.runs.folders`; a folder is what :func:`mixact_lib.runs.runner.run`
+writes: ``config.json``, ``history.json``, ``summary.json`` (+ ``environment.json``).
 """
 from __future__ import annotations
 
@@ -10,58 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SUMMARY_COLUMNS = ("best_test_acc", "final_test_acc", "convergence_area", "total_seconds", "images_per_s",
-                   "num_params", "best_epoch", "test_acc_at_best_val", "best_val_acc")
-
-
-def run_folders(root: str | Path) -> list[Path]:
-    """Every finished run (a folder with summary.json) under ``root``, sorted."""
-    root = Path(root)
-    return sorted(p.parent for p in root.rglob("summary.json")) if root.exists() else []
-
-
-def _config_columns(config: dict) -> dict:
-    phases = config.get("phases", [])
-    return {
-        "optimizer": "+".join(dict.fromkeys(p["optimizer"] for p in phases)),
-        "lr": phases[0]["lr"] if phases else None,
-        "activation_kwargs": json.dumps(config.get("activation_kwargs", {}), sort_keys=True),
-        "train_subset": config.get("train_subset"),
-        "total_epochs": sum(p["epochs"] for p in phases),
-    }
-
-
-def collect_summaries(root: str | Path) -> pd.DataFrame:
-    """One row per finished run under ``root``: config fields + summary numbers + ``folder``."""
-    rows = []
-    for folder in run_folders(root):
-        summary = json.loads((folder / "summary.json").read_text())
-        config = json.loads((folder / "config.json").read_text())
-        row = {k: summary.get(k) for k in ("paper", "dataset", "model", "activation", "seed")}
-        row.update(_config_columns(config))
-        row.update({k: summary.get(k) for k in SUMMARY_COLUMNS})
-        row["folder"] = str(folder)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def load_history(folder: str | Path) -> pd.DataFrame:
-    """Per-epoch history of one run, flattened (``activations.<site>.<key>``, ``delta_w.<layer>``, ...)."""
-    records = json.loads((Path(folder) / "history.json").read_text())
-    return pd.json_normalize(records, sep=".")
-
-
-def load_histories(root: str | Path, label: str = "activation") -> pd.DataFrame:
-    """Histories of every run under ``root`` stacked, with the summary/config columns attached."""
-    frames = []
-    table = collect_summaries(root)
-    for _, row in table.iterrows():
-        h = load_history(row["folder"])
-        for col in table.columns:
-            if col not in h.columns:
-                h[col] = row[col]
-        frames.append(h)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+from ..runs.folders import load_history
 
 
 def mean_sd_table(table: pd.DataFrame, by: list[str] | str, values: list[str] | str) -> pd.DataFrame:
@@ -84,7 +33,7 @@ def paired_differences(table: pd.DataFrame, pairs: list[tuple[str, str]], metric
     (``higher_is_better`` says which direction that is), out of ``n_seeds`` paired seeds.
     ``ci_low``/``ci_high`` bound the mean difference d̄ at ``confidence`` by the paired t-test,
     d̄ ± t_{(1+confidence)/2, n−1} · s_d/√n, and ``p_value`` is its two-sided p for d̄ = 0
-    (:func:`mixact_lib.stats.paired_difference`); both are NaN with fewer than two seeds. An
+    (:func:`mixact_lib.analysis.stats.paired_difference`); both are NaN with fewer than two seeds. An
     interval that contains 0 means the comparison is inconclusive.
     """
     by = [by] if isinstance(by, str) else list(by)
@@ -109,7 +58,7 @@ def paired_differences(table: pd.DataFrame, pairs: list[tuple[str, str]], metric
 
 
 def _paired_t(challenger: pd.Series, baseline: pd.Series, confidence: float) -> dict:
-    """ci_low, ci_high and p_value of :func:`mixact_lib.stats.paired_difference`; NaN below two pairs."""
+    """ci_low, ci_high and p_value of :func:`mixact_lib.analysis.stats.paired_difference`; NaN below two pairs."""
     if len(challenger) < 2:
         return {"ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan")}
     from .stats import paired_difference
@@ -180,7 +129,7 @@ def rebuild_activations(folder: str | Path) -> dict[str, "torch.nn.Module"]:
     """The trained activation module of every learnable site of a finished run, keyed ``layer i``."""
     import torch
 
-    from .activations import make_activation
+    from ..activations import make_activation
 
     folder = Path(folder)
     summary = json.loads((folder / "summary.json").read_text())
@@ -204,7 +153,7 @@ def compare_predictions(folder_a: str | Path, folder_b: str | Path, which: str =
     accuracies, the counts of examples only one run gets right, and McNemar's p-value.
     """
     from .stats import mcnemar
-    from .training.records import read_predictions
+    from ..training.records import read_predictions
 
     saved = [read_predictions(folder) for folder in (folder_a, folder_b)]
     for folder, preds in zip((folder_a, folder_b), saved):

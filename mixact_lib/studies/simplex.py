@@ -22,7 +22,7 @@ A net costs one pass over the data per point, so the local look costs 6 passes w
 enough to resolve δ = 0.1 would cost 66. Each p is set exactly through the inverse of the run's reading
 (:func:`raw_weights`): w = log p for softmax (log 0 = −∞, which softmax maps back to exactly 0), w = √p for
 square, w = p for abs and none, so a vertex *is* the net with that single function in layer ℓ.
-Chapter ``paper-a`` draws L over the triangle with :func:`mixact_lib.plots.plot_simplex_loss`.
+Chapter ``paper-a`` draws L over the triangle with :func:`mixact_lib.report.plots.plot_simplex_loss`.
 """
 from __future__ import annotations
 
@@ -33,11 +33,12 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .activations import Mix, activation_sites
-from .data import Split
-from .experiments import RunConfig, build_run_model
-from .training import evaluate, read_json
-from .training.records import CHECKPOINT, load_checkpoint
+from ..activations import Mix, activation_sites
+from ..data import Split
+from ..runs.config import RunConfig
+from ..runs.runner import build_run_model
+from ..training import evaluate, read_json
+from ..training.records import CHECKPOINT, load_checkpoint
 
 
 def raw_weights(p: Tensor, norm: str) -> Tensor:
@@ -65,8 +66,8 @@ def load_trained_model(folder: str | Path, image_shape: tuple[int, int, int], nu
     """The network of a finished run, rebuilt from its ``config.json`` with its final weights (eval mode).
 
     ``image_shape`` is (channels, height, width) of the inputs; ``num_classes`` defaults to the output
-    size of the checkpoint's last weight matrix. Built by :func:`mixact_lib.experiments.build_run_model`, as
-    :func:`~mixact_lib.experiments.run` builds it.
+    size of the checkpoint's last weight matrix. Built by :func:`mixact_lib.runs.runner.build_run_model`, as
+    :func:`~mixact_lib.runs.runner.run` builds it.
     """
     folder = Path(folder)
     if not (folder / "config.json").exists():

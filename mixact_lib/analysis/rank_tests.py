@@ -12,7 +12,7 @@ design (Demšar 2006, *Statistical comparisons of classifiers over multiple data
   CD = q_α · √(k(k + 1) / (6N)), q_α the studentized range quantile for k groups and infinite degrees of freedom,
   divided by √2 (scipy's ``studentized_range``);
 - **pairs against one baseline**: paired t per method, Holm-corrected over the k − 1 comparisons
-  (:func:`mixact_lib.stats.adjust`), the more powerful choice when only comparisons with a control matter.
+  (:func:`mixact_lib.analysis.stats.adjust`), the more powerful choice when only comparisons with a control matter.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 def plot_cd_diagram(result: dict, title: str = "") -> plt.Figure:
     """Average ranks on one axis (best, rank 1, on the left), each method named at its rank, the critical
     difference as a scale bar, and a thick bar under every group whose ranks lie within it (the methods the
-    test cannot tell apart). ``result`` is :func:`mixact_lib.rank_tests.friedman`'s."""
+    test cannot tell apart). ``result`` is :func:`mixact_lib.analysis.rank_tests.friedman`'s."""
     ranks, cd, k = result["ranks"], result["cd"], result["k"]
     half = (len(ranks) + 1) // 2
     rows = max(half, len(ranks) - half)

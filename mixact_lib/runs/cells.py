@@ -31,9 +31,10 @@ from typing import Any
 import torch
 
 from .locks import CLAIM_TTL_S, hold, is_expired, read_claim
-from .data import Dataset, Split
-from .experiments import RunConfig, _first_missing, resolve_device, run
-from .training.records import read_json, write_json
+from ..data import Dataset, Split
+from .config import RunConfig, resolve_device
+from .runner import first_missing, run
+from ..training.records import read_json, write_json
 
 FAILED = "failed.json"
 #: lines of a failed cell's traceback kept in failed.json and shown in the sweep's report
@@ -89,7 +90,7 @@ def run_cell(config: RunConfig | dict, data: Dataset | None = None, *, threads: 
         return {**outcome, "status": "finished", "summary": read_json(out / "summary.json")}
     if threads:
         torch.set_num_threads(threads)
-    created_from = _first_missing(out)
+    created_from = first_missing(out)
     try:
         with hold(out, ttl) as claim:
             if claim is None:

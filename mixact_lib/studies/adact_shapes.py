@@ -33,7 +33,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .results import rebuild_activations, run_folders
+from ..analysis.results import rebuild_activations
+from ..runs.folders import run_folders
 
 #: the x range of the least-squares fit of the effective negative slope
 SLOPE_RANGE = (-3.0, 0.0)
@@ -135,11 +136,11 @@ def slope_differences(slopes: pd.DataFrame, confidence: float = 0.95) -> pd.Data
     """AdAct's slope − Optimized's PReLU α, paired by seed, per layer where at least 2 seeds have both.
 
     ``slopes`` is :func:`negative_slopes`'s table. One row per layer and measure (``effective`` and
-    ``linear part``) with :func:`mixact_lib.stats.paired_difference`'s n, mean_diff, ci_low, ci_high
+    ``linear part``) with :func:`mixact_lib.analysis.stats.paired_difference`'s n, mean_diff, ci_low, ci_high
     and p_value. Layers are tested one by one: two layers of one run share its seed, so pooling them
     would count dependent pairs as independent.
     """
-    from .stats import paired_difference
+    from ..analysis.stats import paired_difference
 
     rows = []
     paired = slopes.dropna(subset=["optimized_prelu_slope"])

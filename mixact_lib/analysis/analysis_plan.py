@@ -6,10 +6,10 @@ at which each family is read. This module reads it and nothing else decides a ve
 
 - a claim's per-seed values are paired by seed, using the lowest ``n_seeds`` seeds that have both networks
   (the planned n; more committed seeds are not looked at, so that adding seeds cannot be used to fish);
-- its p-value comes from :func:`mixact_lib.stats.claim_test` for its kind (superiority, non-inferiority
+- its p-value comes from :func:`mixact_lib.analysis.stats.claim_test` for its kind (superiority, non-inferiority
   against −margin, equivalence by TOST within ±margin, one-sample against 1/3 for paper A's weights);
-- p-values are corrected within the family (:func:`mixact_lib.stats.adjust`) and the verdict follows from the
-  corrected p (:func:`mixact_lib.stats.planned_verdict`); a claim with fewer seeds than planned is
+- p-values are corrected within the family (:func:`mixact_lib.analysis.stats.adjust`) and the verdict follows from the
+  corrected p (:func:`mixact_lib.analysis.stats.planned_verdict`); a claim with fewer seeds than planned is
   ``pending``: reported with its interval, judged only when its seeds are in.
 
 Paper C's primary family is read at 20 seeds, or at 30 when the 95 % interval of AdAct − ReLU at 20 seeds is
@@ -18,7 +18,6 @@ lies). ``results/claims.csv`` is :func:`claims_table` of the committed runs.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ import pandas as pd
 import yaml
 
 from . import stats
-from .reproduction import (CONVERGENT, UNIFORM, act_lr_studies, norm_of, paper_values, protocol_runs,
-                           validation_runs)
-from .results import collect_summaries, mixture_weights
+from .reproduction import CONVERGENT, UNIFORM, act_lr_studies, norm_of, paper_values, protocol_runs, validation_runs
+from ..runs.folders import collect_summaries
+from .results import mixture_weights
 
 PLAN_FILE = "analysis_plan.yaml"
 CLAIM_COLUMNS = ["paper", "family", "claim", "kind", "direction", "metric", "n_seeds", "n_planned", "mean_diff", "ci_low",

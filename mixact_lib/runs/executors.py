@@ -29,9 +29,9 @@ from tqdm import tqdm
 
 from .cells import FAILED, run_cell
 from .locks import CLAIM_TTL_S
-from .data import Dataset
-from .experiments import RunConfig, resolve_device
-from .training.records import write_json
+from ..data import Dataset
+from .config import RunConfig, resolve_device
+from ..training.records import write_json
 
 EXECUTORS = ("local", "ray", "slurm")
 #: the config fields that decide which data a run loads (the subset follows data_seed, not seed)

@@ -198,7 +198,7 @@ def paper_c_claims(results_root: str | Path = "results", dataset: str = "fmnist"
 
 
 def chapter_claims(runs: pd.DataFrame, metrics: tuple[str, ...] = ("best_test_acc", "final_test_acc"),
-                   label: str = "this chapter", results_root: str | Path = Path(__file__).parents[1] / "results",
+                   label: str = "this chapter", results_root: str | Path = Path(__file__).parents[2] / "results",
                    plan: dict | None = None) -> pd.DataFrame:
     """The primary family's claims (kinds, margins, Holm) on any table of runs, e.g. a chapter's own.
 

@@ -142,3 +142,18 @@ def test_beside_table5_sets_each_study_beside_the_papers_cell():
     # control: two settings of one optimiser in a study cannot be set beside one paper cell
     with pytest.raises(ValueError, match="more than one run of arelu with adam"):
         beside_table5({"x": pd.concat([runs, runs.head(1)])}, mx.paper_values())
+
+
+def test_corrected_difference_table_shows_the_corrected_p_and_verdict():
+    from mixact_lib.analysis.rank_tests import corrected_verdicts
+    from mixact_lib.report.verdict_tables import corrected_difference_table
+    nan = float("nan")
+    diffs = pd.DataFrame({"model": ["vgg"] * 4, "baseline": ["relu", "tanh", "sigmoid", "relu"],
+                          "challenger": ["arelu", "atanh", "asigmoid", "prelu"], "diff_mean": [-0.01, 0.002, 0.003, 0.004],
+                          "ci_low": [-0.016, 0.0005, 0.0002, nan], "ci_high": [-0.004, 0.0035, 0.0058, nan],
+                          "p_value": [0.002, 0.03, 0.04, nan], "wins": [0, 3, 3, 1], "n_seeds": [3, 3, 3, 1]})
+    table = corrected_difference_table(corrected_verdicts(diffs, "holm"), ["model"], digits=3)
+    assert table["p (Holm)"].tolist() == ["0.006", "0.060", "0.060", "–"] and "p" not in table.columns
+    # the uncorrected intervals of atanh and asigmoid exclude 0; their Holm-corrected p does not decide them
+    assert table.verdict.tolist() == ["worse", "inconclusive", "inconclusive", "too few seeds"]
+    assert table["95 % CI"].iloc[0] == "[-0.016, -0.004]"

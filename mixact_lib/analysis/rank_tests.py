@@ -86,13 +86,15 @@ def versus_baseline(table: pd.DataFrame, baseline: str, metric: str, adjustment:
     return corrected_verdicts(frame, adjustment, alpha)
 
 
-def corrected_verdicts(frame: pd.DataFrame, adjustment: str = "holm", alpha: float = 0.05) -> pd.DataFrame:
+def corrected_verdicts(frame: pd.DataFrame, adjustment: str = "holm", alpha: float = 0.05,
+                       higher_is_better: bool = True) -> pd.DataFrame:
     """Rows of :func:`mixact_lib.paired_differences`, taken as one family: ``p_adjusted`` (its p corrected over
-    all rows) and ``verdict``: ``better`` / ``worse`` (challenger − baseline's sign) when the corrected p is below
-    ``alpha``, else ``inconclusive``."""
+    all rows) and ``verdict``: ``better`` / ``worse`` (challenger − baseline's sign: above 0 is better, or below 0
+    when ``higher_is_better`` is False, e.g. a loss area) when the corrected p is below ``alpha``, else
+    ``inconclusive``."""
     if frame.empty:
         return frame.assign(p_adjusted=pd.Series(dtype=float), verdict=pd.Series(dtype=str))
     frame = frame.assign(p_adjusted=stats.adjust(frame.p_value, adjustment))
-    frame["verdict"] = ["inconclusive" if not p < alpha else ("better" if d > 0 else "worse")
+    frame["verdict"] = ["inconclusive" if not p < alpha else ("better" if (d > 0) == higher_is_better else "worse")
                         for p, d in zip(frame.p_adjusted, frame.diff_mean)]
     return frame

@@ -193,6 +193,18 @@ def difference_table(diffs: pd.DataFrame, keys: list[str] | None = None, digits:
         "verdict": verdicts})
 
 
+def corrected_difference_table(diffs: pd.DataFrame, keys: list[str] | None = None, digits: int = 4,
+                               higher_is_better: bool = True, better: str = "better",
+                               correction: str = "Holm") -> pd.DataFrame:
+    """Rows of :func:`mixact_lib.analysis.rank_tests.corrected_verdicts` (one family) as a table: the columns of
+    :func:`difference_table`, but ``p (<correction>)``, the family-corrected p, in place of p, and the corrected
+    verdict (``too few seeds`` where a row has no interval)."""
+    table = difference_table(diffs, keys, digits, higher_is_better, better)
+    table["p"] = ["–" if pd.isna(p) else p_text(p).removeprefix("p = ").removeprefix("p ") for p in diffs.p_adjusted]
+    table["verdict"] = [TOO_FEW if pd.isna(lo) else v for lo, v in zip(diffs.ci_low, diffs.verdict)]
+    return table.rename(columns={"p": f"p ({correction})"})
+
+
 def difference_count_values(verdicts) -> dict[str, int]:
     """How many paired comparisons came out better, worse, inconclusive, with too few seeds, and in all."""
     verdicts = list(verdicts)

@@ -1,25 +1,22 @@
 """What one training step costs per activation, measured side by side: time, and memory held for backward.
 
 Wall-clock seconds on a shared machine swing several-fold with the neighbours' load, so a chapter shows
-**ratios to ReLU measured in the same rounds**: each round visits every activation in a new random order,
-takes one untimed step (to settle allocations after the previous network) and then one timed step; a ratio
-is the median over rounds of ``step_time / relu_step_time`` of that round, and the range over rounds says
-how steady it was (as ``benchmarks/training.py`` does for the paper nets).
+**ratios to ReLU measured in the same rounds**, taken with the timing harness of
+:mod:`mixact_lib.studies.timing` (the one ``benchmarks/`` uses): each round visits every activation in a new
+random order, takes one untimed step (to settle allocations after the previous network) and then one timed
+step; a ratio is the median over rounds of ``step_time / relu_step_time`` of that round, and the range over
+rounds says how steady it was. The harness also records how many cores other processes held meanwhile.
 
 Memory is what autograd holds for backward in one training step: the distinct storages that the forward
-pass saves, counted with ``torch.autograd.graph.saved_tensors_hooks``. It is deterministic and independent of
-load, and it is the part of a step's memory that the activation changes (the weights, their gradients and
+pass saves (:func:`mixact_lib.studies.timing.saved_bytes`). It is deterministic and independent of load,
+and it is the part of a step's memory that the activation changes (the weights, their gradients and
 AdamW's two moments differ between activations only by the activation's own few parameters, reported as
 ``extra_params``). On a GPU ``benchmarks/gpu_check.sh`` measures the allocator's peak as well.
 """
 from __future__ import annotations
 
-import random
-import statistics
-import time
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -29,26 +26,9 @@ from tqdm.auto import tqdm
 from ..activations import canonical_name
 from ..activations.fast_core import fast_path
 from ..models import build_model
+from . import timing
 
 REFERENCE = "relu"
-
-
-def saved_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
-    """Bytes autograd keeps for backward in one cross-entropy forward pass of ``model`` (distinct storages).
-
-    The backward pass then runs, so the call leaves gradients in ``model`` as a training step would.
-    """
-    storages: dict[tuple, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        storages[(storage.data_ptr(), str(t.device), storage.nbytes())] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = F.cross_entropy(model(x), y)
-    loss.backward()
-    return sum(storages.values())
 
 
 def _training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float):
@@ -68,12 +48,15 @@ def step_costs(activations: Sequence[str], model: str = "paper_c_convnet", model
                device: str = "cpu", progress: bool = True) -> pd.DataFrame:
     """One training step (forward, backward, AdamW) of ``model`` with each activation, timed side by side.
 
-    Returns one row per activation (ReLU, the reference, is always included): ``step_ms`` (median over
-    rounds), ``step_ratio`` (median of the per-round ratio to ReLU) with ``ratio_low``/``ratio_high`` (its
-    range over rounds) and ``ratio_q1``/``ratio_q3`` (its interquartile range), ``saved_mb`` and ``saved_ratio`` (memory held for backward, see the module
+    Returns one row per activation (ReLU, the reference, is always included): ``step_ms`` and
+    ``step_ms_min`` (median and minimum over rounds), ``step_ratio`` (median of the per-round ratio to
+    ReLU) with ``ratio_low``/``ratio_high`` (its range over rounds) and ``ratio_q1``/``ratio_q3`` (its
+    interquartile range), ``saved_mb`` and ``saved_ratio`` (memory held for backward, see the module
     docstring), ``num_params`` and ``extra_params`` (over ReLU's network), and ``fast_path`` (which kernels
-    ran). ``threads`` pins torch's CPU threads for the measurement (restored afterwards; ``None`` keeps
-    torch's setting). Inputs are random images of the given shape: the cost does not depend on the data.
+    ran). ``attrs`` holds the settings, ReLU's own ``relu_ms``, and the harness's ``load`` reading with its
+    ``loaded`` flag. ``threads`` pins torch's CPU threads for the measurement (restored afterwards;
+    ``None`` keeps torch's setting). Inputs are random images of the given shape: the cost does not depend
+    on the data.
     """
     if rounds < 1 or batch_size < 1:
         raise ValueError(f"rounds ({rounds}) and batch_size ({batch_size}) must be at least 1")
@@ -81,6 +64,7 @@ def step_costs(activations: Sequence[str], model: str = "paper_c_convnet", model
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
+    sync = timing.synchronizer(device)
     try:
         generator = torch.Generator().manual_seed(seed)
         x = torch.randn(batch_size, in_channels, *image_size, generator=generator).to(device)
@@ -90,35 +74,29 @@ def step_costs(activations: Sequence[str], model: str = "paper_c_convnet", model
             torch.manual_seed(seed)
             net = build_model(model, num_classes=num_classes, in_channels=in_channels, activation=name,
                               image_size=image_size, **(model_kwargs or {})).to(device).train()
+            saved = timing.saved_bytes(lambda: F.cross_entropy(net(x), y))
             rows[name] = {"activation": name, "num_params": sum(p.numel() for p in net.parameters()),
-                          "saved_bytes": saved_bytes(net, x, y), "fast_path": fast_path(device)}
+                          "saved_bytes": saved, "fast_path": fast_path(device)}
             steps[name] = _training_step(net, x, y, lr)
-            steps[name]()  # first step outside the timing: builds/loads kernels, allocates optimiser state
-        times: dict[str, list[float]] = {name: [] for name in names}
-        order = list(names)
-        shuffle = random.Random(seed)
-        for _ in tqdm(range(rounds), desc="timing rounds", disable=not progress):
-            shuffle.shuffle(order)
-            for name in order:
-                steps[name]()
-                start = time.perf_counter()
-                steps[name]()
-                times[name].append(time.perf_counter() - start)
+            timing.first_call_seconds(steps[name], sync)  # builds/loads kernels, allocates optimiser state
+        timings = timing.time_rounds(steps, rounds, sync=sync, seed=seed, progress=progress)
     finally:
         torch.set_num_threads(old_threads)
     reference = rows[REFERENCE]
     out = []
     for name in names:
-        ratios = [t / r for t, r in zip(times[name], times[REFERENCE])]
+        s = timings.summary(name, REFERENCE)
         row = dict(rows[name])
-        row.update(step_ms=statistics.median(times[name]) * 1e3, step_ratio=statistics.median(ratios),
-                   ratio_low=min(ratios), ratio_high=max(ratios), ratio_q1=float(np.percentile(ratios, 25)),
-                   ratio_q3=float(np.percentile(ratios, 75)), saved_mb=row["saved_bytes"] / 2**20,
+        row.update(step_ms=s["ms"], step_ms_min=s["ms_min"], step_ratio=s["round_ratio"],
+                   ratio_low=s["round_ratio_min"], ratio_high=s["round_ratio_max"], ratio_q1=s["round_ratio_q1"],
+                   ratio_q3=s["round_ratio_q3"], saved_mb=row["saved_bytes"] / 2**20,
                    saved_ratio=row["saved_bytes"] / reference["saved_bytes"],
                    extra_params=row["num_params"] - reference["num_params"])
         out.append(row)
     frame = pd.DataFrame(out)
-    frame.attrs.update(batch_size=batch_size, rounds=rounds, threads=threads or old_threads, model=model)
+    frame.attrs.update(batch_size=batch_size, rounds=rounds, threads=threads or old_threads, model=model,
+                       relu_ms=out[0]["step_ms"], load=timings.load, loaded=timings.load["loaded"],
+                       **timing.allocator_state())
     return frame
 
 

@@ -53,7 +53,8 @@ def study_reader(study: str | Path, base_dir: str | Path, results: str | Path, d
         table = run_study(path, overrides=overrides, base_dir=base_dir, device=device, train=train, progress=True,
                           root=Path(results) / "runs" / part if changed else None)
         if required and table.empty:
-            raise RuntimeError(f"no finished runs under {table.attrs['root']}: run with train_missing=True to make them")
+            raise RuntimeError(f"no finished runs under {table.attrs['root']}: run with train_missing=True to make "
+                               "them")
         return table
     return read
 

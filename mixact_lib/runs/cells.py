@@ -13,7 +13,7 @@ partial        a killed run: ``history.json`` but no live claim; a re-run resume
 not started    nothing yet (or only an expired claim)
 =============  ====================================================================
 
-A run that fails before its first checkpoint leaves no folder (the rule of :func:`~.experiments.run`)
+A run that fails before its first checkpoint leaves no folder (the rule of :func:`~.runner.run`)
 when run by the ``local`` executor, whose console shows the error; cluster executors keep
 ``failed.json`` there, because the process that saw the error may be long gone.
 """
@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from .dependencies import is_finished, needs
 from .locks import CLAIM_TTL_S, hold, is_expired, read_claim
 from ..data import Dataset, Split
 from .config import RunConfig, resolve_device
@@ -134,5 +135,16 @@ def cell_state(config: RunConfig, ttl: float = CLAIM_TTL_S) -> dict[str, Any]:
 
 
 def grid_status(configs: list[RunConfig], ttl: float = CLAIM_TTL_S) -> list[dict[str, Any]]:
-    """:func:`cell_state` of every cell of a grid, in grid order."""
-    return [cell_state(c, ttl) for c in configs]
+    """:func:`cell_state` of every cell of a grid, in grid order, each ``folder`` named from the folder
+    that holds them all (``relu/seed0`` in a grid of ``<case>/seed<k>`` folders); a cell not started
+    that needs a run not finished yet says which (``after adact/seed0``)."""
+    states = [cell_state(c, ttl) for c in configs]
+    outs = [Path(c.out) for c in configs]
+    common = Path(os.path.commonpath([o.parent for o in outs])) if outs else Path()
+    for state, config, out in zip(states, configs, outs):
+        state["folder"] = str(out.relative_to(common)) if out.is_relative_to(common) else out.name
+        waits_for = [folder for _, folder in needs(config) if not is_finished(folder)]
+        if state["state"] == "not started" and waits_for and not state["detail"]:
+            names = [str(Path(f).relative_to(common)) if Path(f).is_relative_to(common) else f for f in waits_for]
+            state["detail"] = "after " + ", ".join(names)
+    return states

@@ -3,7 +3,10 @@
 Every cell is independent, keyed by its folder and resumable, so the grid maps onto an existing
 engine and no scheduler of our own: each executor hands :func:`~.cells.run_cell` one cell at a time
 and reports its outcome. The cells' folders, their claim files and ``failed.json`` are the only state;
-re-running the sweep with any executor skips finished cells and resumes killed ones.
+re-running the sweep with any executor skips finished cells and resumes killed ones. A cell that
+needs another cell's run (``optimized_from``, ``init_from``) starts only once that run has finished
+(:mod:`~.dependencies`): ``local`` and ``ray`` pick the first cell that need not wait, ``slurm``
+submits one array per wave.
 
 **Data once per node.** ``local`` loads a dataset once and passes it to every cell that uses it.
 ``ray`` loads each dataset that two or more pending cells share once, in the driver, on the CPU, and
@@ -28,6 +31,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .cells import FAILED, run_cell
+from .dependencies import DEPENDENCY_POLL_S, folder_key, next_cell, not_run, wait_a_while, waves
 from .locks import CLAIM_TTL_S
 from ..data import Dataset
 from .config import RunConfig, resolve_device
@@ -114,17 +118,36 @@ class GridProgress:
         self.bar.close()
 
 
+def _record(progress: GridProgress, outcome: dict, failed: dict[str, str]) -> None:
+    """Report a cell's outcome; a failed cell goes into ``failed``, so the cells that need it are not run."""
+    progress.record(outcome)
+    if outcome["status"] == "failed":
+        failed[folder_key(outcome["folder"])] = ("was not run either" if outcome["error"].startswith("not run")
+                                                 else "failed in this sweep")
+
+
 def run_local(pending: list[RunConfig], options: ClusterOptions, progress: GridProgress, load: Loader, *,
               reuse_data: bool = True) -> None:
-    """One cell after another in this process; a dataset is loaded once for a stretch of cells using it."""
+    """One cell after another in this process, in grid order except that a cell waits for the runs it needs;
+    a dataset is loaded once for a stretch of cells using it."""
     key, data = None, None
-    for config in pending:
+    queue, failed = list(pending), {}
+    while queue:
+        picked = next_cell(queue, [folder_key(c.out) for c in queue], failed, options.claim_ttl)
+        if picked is None:  # every cell left needs a run that another task is training
+            progress.running(0)
+            wait_a_while()
+            continue
+        config, reason = picked
+        if reason is not None:
+            _record(progress, not_run(config, reason), failed)
+            continue
         if reuse_data and data_key(config) != key:
             key, data = data_key(config), None  # the previous one is freed before the next one loads
             data = load(config, resolve_device(config.device))
         progress.running(1)
-        progress.record(run_cell(config, data if reuse_data else None, ttl=options.claim_ttl,
-                                 keep_failure=False))
+        _record(progress, run_cell(config, data if reuse_data else None, ttl=options.claim_ttl,
+                                   keep_failure=False), failed)
     progress.running(0)
 
 
@@ -182,22 +205,33 @@ def run_ray(pending: list[RunConfig], options: ClusterOptions, progress: GridPro
                 refs[key] = ray.put(load(config, "cpu"))
         cell = _ray_cell().options(num_cpus=options.num_cpus, num_gpus=options.num_gpus, max_retries=0)
         threads = options.threads or max(int(options.num_cpus), 1)
-        queue, inflight = list(pending), {}
+        queue, inflight, failed = list(pending), {}, {}
         while queue or inflight:
             while queue and len(inflight) < limit:
-                config = queue.pop(0)
+                busy = [folder_key(c.out) for c in (*queue, *inflight.values())]
+                picked = next_cell(queue, busy, failed, options.claim_ttl)
+                if picked is None:  # the cells left wait for runs still training
+                    break
+                config, reason = picked
+                if reason is not None:
+                    _record(progress, not_run(config, reason), failed)
+                    continue
                 ref = cell.remote(config, refs.get(data_key(config)), threads=threads, ttl=options.claim_ttl,
                                   keep_failure=True, cwd=os.getcwd())
                 inflight[ref] = config
             progress.running(len(inflight))
-            ready, _ = ray.wait(list(inflight), num_returns=1)
+            if not inflight:
+                if queue:  # all of them wait for runs that tasks of another sweep are training
+                    wait_a_while()
+                continue
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=DEPENDENCY_POLL_S if queue else None)
             for ref in ready:
                 config = inflight.pop(ref)
                 progress.running(len(inflight))
                 try:
-                    progress.record(ray.get(ref))
+                    _record(progress, ray.get(ref), failed)
                 except ray.exceptions.RayError as err:  # the worker died: no outcome came back
-                    progress.record(_crash_outcome(config, err))
+                    _record(progress, _crash_outcome(config, err), failed)
         progress.running(0)
     finally:
         if started:
@@ -205,7 +239,8 @@ def run_ray(pending: list[RunConfig], options: ClusterOptions, progress: GridPro
 
 
 def run_slurm(pending: list[RunConfig], options: ClusterOptions, progress: GridProgress, root: Path) -> None:
-    """The pending cells as one SLURM job array (submitit); waits for it, polling every few seconds."""
+    """The pending cells as SLURM job arrays (submitit), one per wave of cells that need no run still to
+    be made (:func:`~.dependencies.waves`); waits for each, polling every few seconds."""
     submitit = require("submitit", "slurm")
     folder = Path(options.log_folder) if options.log_folder else root / ".submitit"
     executor = submitit.AutoExecutor(folder=folder / "%j", cluster=options.submitit_cluster)
@@ -215,24 +250,44 @@ def run_slurm(pending: list[RunConfig], options: ClusterOptions, progress: GridP
         slurm_array_parallelism=options.workers or len(pending))
     task = functools.partial(run_cell, threads=options.threads or max(int(options.num_cpus), 1),
                              ttl=options.claim_ttl, keep_failure=True, cwd=os.getcwd())
-    jobs = dict(zip(executor.map_array(task, pending), pending))
+    failed: dict[str, str] = {}
+    for wave in waves(pending):
+        queue, ready = list(wave), []
+        while queue:  # the earlier waves are done: a cell here waits only for another sweep's task
+            picked = next_cell(queue, [], failed, options.claim_ttl)
+            if picked is None:
+                wait_a_while()
+                continue
+            config, reason = picked
+            if reason is not None:
+                _record(progress, not_run(config, reason), failed)
+            else:
+                ready.append(config)
+        if ready:
+            _slurm_array(executor, task, ready, progress, failed)
+    progress.running(0)
+
+
+def _slurm_array(executor, task, cells: list[RunConfig], progress: GridProgress, failed: dict[str, str]) -> None:
+    """Submit ``cells`` as one job array and record each job's outcome as it ends."""
+    jobs = dict(zip(executor.map_array(task, cells), cells))
     try:
         while jobs:
             for job in [j for j in jobs if j.done()]:
                 config = jobs.pop(job)
                 progress.running(min(progress.counts["running"], len(jobs)))
                 try:
-                    progress.record(job.result())
+                    _record(progress, job.result(), failed)
                 except Exception as err:  # the job itself failed: timeout, node failure, killed
-                    progress.record(_crash_outcome(config, err))
+                    _record(progress, _crash_outcome(config, err), failed)
             progress.running(sum(1 for j in jobs if str(j.state).upper().startswith("RUNNING")))
             if jobs:
                 time.sleep(2.0)
     except KeyboardInterrupt:
         first = next(iter(jobs), None)
         raise KeyboardInterrupt(f"the job array keeps running ({first.job_id.split('_')[0] if first else '?'}); "
-                                "`sweep --status FILE` shows its progress") from None
-    progress.running(0)
+                                "`sweep --status FILE` shows its progress; cells that need its runs were not "
+                                "submitted: run the sweep again") from None
 
 
 def pending_cells(configs: list[RunConfig]) -> Iterator[RunConfig]:

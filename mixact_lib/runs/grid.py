@@ -3,23 +3,16 @@
     table = sweep(paper_config("b", epochs=3), {"activation": ["relu", "arelu"], "seed": [0, 1, 2]},
                   root="results/b-quick")
 
-Values that only make sense together (a model and its ``model_kwargs``, an optimiser and
-its ``lr``) go in the grid's ``cases``: a list of dicts, each with a ``name`` for its folder,
-crossed with every other key::
-
-    {"cases": [{"name": "resnet", "model": "resnet", "model_kwargs": {"width": 0.125}},
-               {"name": "vgg", "model": "vgg", "model_kwargs": {"width": 0.125, "depth": 11}}],
-     "activation": ["relu", "arelu"], "seed": [0, 1, 2]}
-
-Each combination gets its own folder under ``root`` (named from the varied
-values), so an interrupted sweep resumes: finished runs are read back, a
-half-done run continues from its checkpoint.
+A grid's cells, their ``cases`` and their folders (named from the varied values, or by a ``folder``
+template such as ``"{case}/seed{seed}"``) are :mod:`~.layout`'s; a cell that needs another cell's run
+(``optimized_from: "{root}/adact/seed{seed}"``) runs after it (:mod:`~.dependencies`). Each cell has its
+own folder, so an interrupted sweep resumes: finished runs are read back, a half-done run continues from
+its checkpoint.
 """
 from __future__ import annotations
 
 import dataclasses
-import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,78 +20,11 @@ import pandas as pd
 
 from .executors import EXECUTORS, ClusterOptions, GridProgress, pending_cells, run_local, run_ray, run_slurm
 from ..data import Dataset, load_dataset
-from .config import RunConfig, paper_config, paper_phases
+from .config import RunConfig, paper_config
+from .dependencies import check_dependencies, folder_key
 from .folders import collect_summaries
+from .layout import FOLDER, grid_cells
 from ..training.records import read_json
-
-#: grid keys that are not RunConfig fields but rebuild the phases of the base paper protocol
-PHASE_KEYS = ("optimizer", "lr", "epochs")
-
-
-def _slug(value: Any) -> str:
-    if isinstance(value, dict):
-        return "-".join(f"{k}={_slug(v)}" for k, v in sorted(value.items())) or "default"
-    return str(value).replace("/", "_").replace(" ", "")
-
-
-def _check_cases(cases: Any) -> list[dict[str, Any]]:
-    if not isinstance(cases, (list, tuple)) or not all(isinstance(c, dict) for c in cases):
-        raise ValueError("grid 'cases' must be a list of dicts (each: name plus the fields that go together)")
-    names = [c.get("name") for c in cases]
-    if any(not isinstance(n, str) or not n for n in names) or len(set(names)) != len(names):
-        raise ValueError(f"every grid case needs a unique, non-empty 'name' (it names the folder); got {names}")
-    return list(cases)
-
-
-def expand(grid: dict[str, Iterable]) -> list[dict[str, Any]]:
-    """Every combination of the grid's values, as a list of {key: value} dicts (itertools.product order).
-
-    A ``cases`` entry (list of dicts) is one more axis whose value is the whole dict.
-    """
-    keys = list(grid)
-    values = [_check_cases(grid[k]) if k == "cases" else list(grid[k]) for k in keys]
-    for k, v in zip(keys, values):
-        if not v:
-            raise ValueError(f"grid key {k!r} has no values")
-    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
-
-
-def _flatten(point: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """A point's fields (its case merged in) and its folder name (the case by name, the rest by value)."""
-    fields, parts = {}, []
-    for key, value in point.items():
-        if key == "cases":
-            fields.update({k: v for k, v in value.items() if k != "name"})
-            parts.append(f"case={_slug(value['name'])}")
-        else:
-            fields[key] = value
-            parts.append(f"{key}={_slug(value)}")
-    clash = set(point) & set(point.get("cases", {}))
-    if clash:
-        raise ValueError(f"grid keys {sorted(clash)} are set both by a case and as their own axis; use one")
-    return fields, "__".join(parts)
-
-
-def configure(base: RunConfig, point: dict[str, Any], root: Path) -> RunConfig:
-    """The config of one grid point: ``base`` with the point's values, its own folder under ``root``."""
-    point, folder = _flatten(point)
-    fields = {f.name for f in dataclasses.fields(RunConfig)}
-    unknown = set(point) - fields - set(PHASE_KEYS)
-    if unknown:
-        raise ValueError(f"grid keys {sorted(unknown)} are neither config fields ({', '.join(sorted(fields))}) "
-                         f"nor phase keys ({', '.join(PHASE_KEYS)})")
-    d = {k: v for k, v in dataclasses.asdict(base).items() if k != "phases"}
-    d["phases"] = base.phases
-    d.update({k: v for k, v in point.items() if k in fields})
-    if "activation" in point and "activation_kwargs" not in point:
-        d["activation_kwargs"] = {}
-    if any(k in point for k in (*PHASE_KEYS, "lr_step_at")):
-        first = base.phases[0]
-        epochs = point.get("epochs", sum(p.epochs for p in base.phases) if base.paper != "a" else first.epochs)
-        d["phases"] = paper_phases(base.paper, epochs, point.get("optimizer", first.optimizer),
-                                   point.get("lr", first.lr), first.weight_decay, first.act_lr, d["lr_step_at"])
-    d["out"] = str(root / folder)
-    return RunConfig(**d)
 
 
 def _load(config: RunConfig, device: str) -> Dataset:
@@ -121,7 +47,7 @@ class SweepFailed(ValueError):
         super().__init__(f"{len(failures)} of {total} grid cells failed (the others ran):\n{report}")
 
 
-def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progress: bool = True,
+def sweep(base: RunConfig, grid: dict[str, Any], root: str | Path, *, progress: bool = True,
           reuse_data: bool = True, on_run: Callable[[RunConfig, dict], None] | None = None,
           executor: str = "local", cluster: ClusterOptions | dict | None = None) -> pd.DataFrame:
     """Run every grid point (skipping finished ones) and return all summaries as one DataFrame.
@@ -133,9 +59,10 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
     two sweeps, on one machine or many, never train the same point; one held by another live task
     is skipped and listed in ``table.attrs["claimed_elsewhere"]``.
 
-    ``reuse_data`` loads a dataset once for all the points that use it. Every point's config is
-    checked before the first one trains. A point that fails does not stop the others; after all
-    have run, :class:`SweepFailed` names each failed folder with its error's last lines. With the
+    ``reuse_data`` loads a dataset once for all the points that use it. Every point's config, and
+    that every run a point needs is there or in the grid (:mod:`~.dependencies`), is checked before
+    the first one trains. A point that fails does not stop the others (only those that need its run);
+    after all have run, :class:`SweepFailed` names each failed folder with its error's last lines. With the
     ``local`` executor a failed point, like any failed :func:`run`, leaves no half-made folder; the
     cluster executors leave its ``failed.json`` there for ``sweep --status`` (:mod:`~mixact_lib.runs.cells`).
     """
@@ -143,8 +70,9 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     options = cluster if isinstance(cluster, ClusterOptions) else ClusterOptions.from_dict(cluster)
     root = Path(root)
-    configs = [configure(base, p, root) for p in expand(grid)]
+    configs = grid_cells(base, grid, root)
     pending = list(pending_cells(configs))
+    check_dependencies(pending, options.claim_ttl)
 
     def report(outcome: dict) -> None:
         if on_run is not None and "summary" in outcome:
@@ -168,6 +96,9 @@ def sweep(base: RunConfig, grid: dict[str, Iterable], root: str | Path, *, progr
     finally:
         bar.close()
     table = collect_summaries(root)
+    if len(table):  # another grid may share the root (paper C's baselines beside Table 1's networks)
+        table = table[[folder_key(f) in {folder_key(c.out) for c in configs} for f in table.folder]]
+        table = table.reset_index(drop=True)
     table.attrs["claimed_elsewhere"] = [o["folder"] for o in bar.outcomes if o["status"] == "claimed"]
     failures = [o for o in bar.outcomes if o["status"] == "failed"]
     if failures:
@@ -179,7 +110,7 @@ def grid_configs(path: str | Path, root: str | Path | None = None) -> tuple[list
     """Every cell's config of a sweep file (``root`` overrides the file's), and the root folder."""
     base, grid, file_root = load_grid(path)
     root = Path(root) if root is not None else file_root
-    return [configure(base, p, root) for p in expand(grid)], root
+    return grid_cells(base, grid, root), root
 
 
 #: ``paper_config`` arguments that a sweep file's ``base`` may set besides the RunConfig fields
@@ -229,7 +160,11 @@ def _yaml_kind(value: Any) -> str:
 def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
     """Read a sweep file (YAML): ``paper``, ``base`` overrides, ``grid`` and ``root``.
 
-    Every problem with the file (missing, not YAML, wrong shape) is a one-line
+    ``grid`` maps keys to lists of values, and may hold ``cases`` and a ``folder`` template
+    (:mod:`~.layout`); every cell is configured here once, so a bad template, two cells with one
+    folder or a value no config accepts are reported before anything runs.
+
+    Every problem with the file (missing, not YAML, wrong shape, bad cells) is a one-line
     ``ValueError`` that starts with the file name, and for YAML syntax errors its
     1-based line and column: ``grids/x.yaml:3:7: could not parse YAML: ...``.
     """
@@ -247,7 +182,7 @@ def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
     if not isinstance(grid, dict) or not grid:
         raise ValueError(f"{path}: 'grid' must be a mapping of key → list of values, e.g. "
                          f"'activation: [relu, arelu]', not {_yaml_kind(grid)}")
-    scalars = [k for k, v in grid.items() if not isinstance(v, list)]
+    scalars = [k for k, v in grid.items() if k != FOLDER and not isinstance(v, list)]
     if scalars:
         raise ValueError(f"{path}: grid keys {scalars} need a list of values (write 'key: [value]' for one value); "
                          "put settings shared by every run under 'base'")
@@ -258,8 +193,12 @@ def load_grid(path: str | Path) -> tuple[RunConfig, dict[str, list], Path]:
     if unknown:
         raise ValueError(f"{path}: base keys {sorted(unknown)} are neither config fields "
                          f"({', '.join(sorted(fields))}) nor {', '.join(BASE_ARGS)}")
+    if FOLDER in grid and (not isinstance(grid[FOLDER], str) or not grid[FOLDER].strip()):
+        raise ValueError(f"{path}: grid 'folder' must be a template string such as '{{case}}/seed{{seed}}' "
+                         f"(each cell's folder under root), not {_yaml_kind(grid[FOLDER])}")
     try:
         config = paper_config(spec.get("paper", "c"), **base)
+        grid_cells(config, grid, Path(root))  # every cell's config, folder and templates, checked now
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
     return config, grid, Path(root)
@@ -303,7 +242,7 @@ def run_study(path: str | Path, *, overrides: dict[str, Any] | None = None, root
                          "so they do not mix with the study's own results")
     grid = dict(grid)
     for key, value in overrides.items():
-        grid[key] = list(value) if isinstance(value, (list, tuple)) else [value]
+        grid[key] = value if key == FOLDER else list(value) if isinstance(value, (list, tuple)) else [value]
     if device is not None:
         base = dataclasses.replace(base, device=device)
     folder = Path(root) if root is not None else Path(base_dir) / file_root

@@ -157,3 +157,18 @@ def test_corrected_difference_table_shows_the_corrected_p_and_verdict():
     # the uncorrected intervals of atanh and asigmoid exclude 0; their Holm-corrected p does not decide them
     assert table.verdict.tolist() == ["worse", "inconclusive", "inconclusive", "too few seeds"]
     assert table["95 % CI"].iloc[0] == "[-0.016, -0.004]"
+
+
+def test_p_cell_writes_three_decimals_a_floor_or_a_dash():
+    from mixact_lib.report.verdict_tables import p_cell
+    assert [p_cell(p) for p in (0.04321, 0.0004, float("nan"))] == ["0.043", "< 0.001", "–"]
+
+
+def test_corrected_counts_say_what_the_correction_left_and_what_has_no_test():
+    from mixact_lib.report.verdict_tables import corrected_counts
+    frame = pd.DataFrame({"p_value": [0.01, 0.02, 0.5, np.nan], "verdict": ["better", "inconclusive",
+                                                                            "inconclusive", "inconclusive"]})
+    assert corrected_counts(frame, "cells") == (
+        "of 4 cells, paired by seed and Holm-corrected over all 3: **1 better, 0 worse and 2 inconclusive** "
+        "(uncorrected, 2 of the 3 would pass at 0.05); 1 has one seed and no test")
+    assert "(uncorrected, 1 of the 3 would pass at 0.015)" in corrected_counts(frame, "cells", alpha=0.015)

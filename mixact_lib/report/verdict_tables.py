@@ -131,6 +131,11 @@ def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def p_cell(p: float) -> str:
+    """A p-value as a table cell: three decimals, "< 0.001", or "–" where there is none."""
+    return "–" if pd.isna(p) else p_text(p).removeprefix("p = ").removeprefix("p ")
+
+
 BETTER, WORSE, OPEN, TOO_FEW = "better", "worse", "inconclusive", "too few seeds"
 
 
@@ -188,7 +193,7 @@ def difference_table(diffs: pd.DataFrame, keys: list[str] | None = None, digits:
         "difference": [f"{v:+.{digits}f}" for v in diffs.diff_mean],
         "95 % CI": ["–" if pd.isna(lo) else f"[{lo:+.{digits}f}, {hi:+.{digits}f}]"
                     for lo, hi in zip(diffs.ci_low, diffs.ci_high)],
-        "p": ["–" if pd.isna(p) else p_text(p).removeprefix("p = ").removeprefix("p ") for p in diffs.p_value],
+        "p": [p_cell(p) for p in diffs.p_value],
         f"seeds {better}": [f"{w} of {n}" for w, n in zip(diffs.wins, diffs.n_seeds)],
         "verdict": verdicts})
 
@@ -200,7 +205,7 @@ def corrected_difference_table(diffs: pd.DataFrame, keys: list[str] | None = Non
     :func:`difference_table`, but ``p (<correction>)``, the family-corrected p, in place of p, and the corrected
     verdict (``too few seeds`` where a row has no interval)."""
     table = difference_table(diffs, keys, digits, higher_is_better, better)
-    table["p"] = ["–" if pd.isna(p) else p_text(p).removeprefix("p = ").removeprefix("p ") for p in diffs.p_adjusted]
+    table["p"] = [p_cell(p) for p in diffs.p_adjusted]
     table["verdict"] = [TOO_FEW if pd.isna(lo) else v for lo, v in zip(diffs.ci_low, diffs.verdict)]
     return table.rename(columns={"p": f"p ({correction})"})
 
@@ -209,6 +214,28 @@ def difference_count_values(verdicts) -> dict[str, int]:
     """How many paired comparisons came out better, worse, inconclusive, with too few seeds, and in all."""
     verdicts = list(verdicts)
     return {"all": len(verdicts), **{v: verdicts.count(v) for v in (BETTER, WORSE, OPEN, TOO_FEW)}}
+
+
+def tested_verdicts(frame: pd.DataFrame) -> list[str]:
+    """The verdicts of rows of :func:`mixact_lib.analysis.rank_tests.corrected_verdicts`, ``too few seeds`` where a
+    row has no test."""
+    return [TOO_FEW if pd.isna(p) else v for p, v in zip(frame.p_value, frame.verdict)]
+
+
+def corrected_counts(frame: pd.DataFrame, what: str, correction: str = "Holm-corrected", alpha: float = 0.05) -> str:
+    """A corrected family's verdicts counted, in words (Markdown): "of 9 <what>, paired by seed and <correction>
+    over all 9: **2 better, 0 worse and 7 inconclusive** (uncorrected, 5 of the 9 would pass at 0.05)".
+
+    ``frame``: rows of :func:`mixact_lib.analysis.rank_tests.corrected_verdicts`, decided at ``alpha``.
+    """
+    n = difference_count_values(tested_verdicts(frame))
+    tested = n["all"] - n[TOO_FEW]
+    text = (f"of {n['all']} {what}, paired by seed and {correction} over all {tested}: **{n[BETTER]} better, "
+            f"{n[WORSE]} worse and {n[OPEN]} inconclusive** (uncorrected, {int((frame.p_value < alpha).sum())} of "
+            f"the {tested} would pass at {alpha:g})")
+    if n[TOO_FEW]:
+        text += f"; {n[TOO_FEW]} {'has' if n[TOO_FEW] == 1 else 'have'} one seed and no test"
+    return text
 
 
 def beside_table5(studies: dict[str, pd.DataFrame], paper: pd.DataFrame, model: str = "resnet",

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -118,14 +117,6 @@ def test_adaptive_vs_fixed_gives_the_committed_claims_adjusted_p():
         assert (verdict == "better") == (claim.verdict == "replicates")
 
 
-def test_corrected_counts_say_what_the_correction_left_and_what_has_no_test():
-    frame = pd.DataFrame({"p_value": [0.01, 0.02, 0.5, np.nan], "verdict": ["better", "inconclusive",
-                                                                            "inconclusive", "inconclusive"]})
-    assert chapter.corrected_counts(frame, "cells") == (
-        "of 4 cells, paired by seed and Holm-corrected over all 3: **1 better, 0 worse and 2 inconclusive** "
-        "(uncorrected, 2 of the 3 would pass at 0.05); 1 has one seed and no test")
-
-
 def test_area_pairs_call_a_smaller_area_better():
     table = _study()
     area = chapter.area_pairs(table).set_index(["model", "challenger"])
@@ -140,32 +131,24 @@ def test_loss_curves_draw_the_three_pairs_and_keep_every_run():
     assert len(fig.axes) == 2 and len(data) == len(hist) and "prelu" in set(data.activation)
 
 
-def test_delta_w_norms_relative_increments_and_their_early_comparison(tmp_path):
+def test_early_increments_table_and_sentences(tmp_path):
     for seed in range(3):  # layer 1: AReLU's step 1.5 times ReLU's in every seed; layer 2: no difference
         _run_folder(tmp_path, "vgg", "relu", seed, delta_w=(1 + 0.1 * seed, 2.0))
         _run_folder(tmp_path, "vgg", "arelu", seed, delta_w=(1.5 * (1 + 0.1 * seed), 2.0 + (0.3, -0.2, 0.1)[seed]))
     table = mx.collect_summaries(tmp_path)
     table.attrs["root"] = tmp_path
     assert chapter.first_lr_step(table) == 1
-    dw = chapter.delta_w_norms(table, [1, 2, 7])  # layer 7 does not exist: left out
-    assert set(dw.layer) == {"layer 1 (conv1)", "layer 2 (conv2)"} and len(dw) == 6 * 3 * 2
-    rel = chapter.relative_increments(table, [1])
-    assert set(rel.layer) == {"layer 1 (conv1)"}
-    assert rel.query("activation == 'relu' and seed == 2").relative_delta_w.tolist() == pytest.approx([0.12] * 3)
-    fig = chapter.plot_per_layer(rel, "relative_delta_w", "‖ΔW‖ / ‖W‖", every_epoch=True)
-    assert len(fig.axes) == 1 and list(fig.axes[0].get_xticks()) == [1, 2, 3]
-    ratio, pairs = chapter.early_increments(dw, chapter.relative_increments(table, [1, 2]), 1)
-    assert ratio.loc["layer 1 (conv1)", "mean"] == pytest.approx(1.5) and len(pairs) == 2
-    assert pairs.set_index("layer").relu_level["layer 1 (conv1)"] == pytest.approx(0.11)  # (0.1 + 0.11 + 0.12) / 3
+    dw = slope_study.delta_w_norms(table, [1, 2])
+    ratio, pairs = slope_study.early_increments(dw, slope_study.relative_increments(table, [1, 2]), 1)
     shown = chapter.early_increments_table(ratio, pairs).frame
     assert shown.columns[5] == ("‖ΔW‖/‖W‖, AReLU − ReLU", "p (Holm)")
+    assert shown.iloc[:, 1].tolist() == ["1.50", "1.03"] and shown.iloc[:, 7].tolist() == ["0.110", "0.100"]
     assert shown.iloc[:, 6].tolist() == ["AReLU larger", "inconclusive"]  # layer 1: +0.05, +0.055, +0.06
     intro = chapter.early_increments_intro(pairs, 1)
     assert "first 1 epoch(s)" in intro and "Holm-corrected over the 2 layers" in intro
     assert chapter.early_increments_sentence(pairs).startswith(
         "The Holm-corrected p is below 0.05 in 1 of 2 layers (layer 1 (conv1): AReLU larger), and the comparison "
         "is inconclusive in the others.")
-    assert chapter.early_increments(dw[dw.activation == "relu"], rel, 1)[1].empty  # no AReLU: nothing to compare
 
 
 def test_learned_slopes_and_abcd_read_the_final_values(tmp_path):
@@ -180,12 +163,8 @@ def test_learned_slopes_and_abcd_read_the_final_values(tmp_path):
     assert "After 3 epochs the 6 adaptive sites (3 runs) ended with a between 0.50 and 1.50; 67% of them" in text
     assert "The furthest is layer 1 of vgg with arelu (body.act1), a = 1.50" in text
     assert "momentum (lr·a²)" in text and "at 0.25 to 2.25 times" in text
-    learned = chapter.learned_abcd(table)
-    assert len(learned) == 6 and set(learned.activation) == {"arelu", "atanh"}
-    shown = chapter.abcd_table(learned).frame
+    shown = chapter.abcd_table(slope_study.learned_abcd(table)).frame
     assert shown.iloc[0].tolist()[:3] == ["vgg", "arelu", "1.00 [0.50, 1.50]"]
-    still = chapter.unmoved_b_d(learned)
-    assert still.loc[("vgg", "atanh")].tolist() == [2, 2, 1]  # b 1 and 1.004 within 0.01 of 1; d 0.02 is not
 
 
 def test_optimiser_tables_and_the_holm_corrected_arelu_rows(tmp_path):

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
+from mixact_lib.analysis import stats
+from mixact_lib.runs.folders import collect_summaries
 from mixact_lib.studies import slopes
 from mixact_lib.data import synthetic_dataset
 from mixact_lib.training import Phase, train
@@ -108,6 +110,60 @@ def test_relative_weight_increments_of_a_trained_run(tmp_path):
     assert epoch1.weight_norm_before == pytest.approx(float(first.norm()))
     assert epoch1.relative_delta_w == pytest.approx(epoch1.delta_w / float(first.norm()))
     assert (r.relative_delta_w > 0).all()
+
+
+def _finished_run(root, activation, seed, delta_w=(1.0, 2.0), final_sites=None):
+    """A finished run that collect_summaries reads: three epochs of ‖ΔW‖ of conv1 and conv2 (weight norms 10 and
+    20) and, in its summary, the final a, b, c, d of ``final_sites``."""
+    folder = root / f"vgg-{activation}-{seed}"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model": "vgg", "activation": activation, "seed": seed,
+                                                    "phases": [{"optimizer": "sgd", "lr": 0.1, "epochs": 3}]}))
+    (folder / "summary.json").write_text(json.dumps({"model": "vgg", "activation": activation, "seed": seed,
+                                                     "activation_params": final_sites or {}}))
+    norms = {"conv1": 10.0, "conv2": 20.0}
+    (folder / "history.json").write_text(json.dumps([{"epoch": e, "delta_w": dict(zip(norms, delta_w)),
+                                                      "weight_norm_initial": norms, "weight_norm": norms}
+                                                     for e in (1, 2, 3)]))
+    return folder
+
+
+def test_delta_w_norms_relative_increments_and_their_early_comparison(tmp_path):
+    from mixact_lib.report.plots import plot_per_layer
+    for seed in range(3):  # layer 1: AReLU's step 1.5 times ReLU's in every seed; layer 2: no difference
+        _finished_run(tmp_path, "relu", seed, delta_w=(1 + 0.1 * seed, 2.0))
+        _finished_run(tmp_path, "arelu", seed, delta_w=(1.5 * (1 + 0.1 * seed), 2.0 + (0.3, -0.2, 0.1)[seed]))
+    runs = collect_summaries(tmp_path)
+    runs.attrs["root"] = tmp_path
+    dw = slopes.delta_w_norms(runs, [1, 2, 7])  # layer 7 does not exist: left out
+    assert set(dw.layer) == {"layer 1 (conv1)", "layer 2 (conv2)"} and len(dw) == 6 * 3 * 2
+    rel = slopes.relative_increments(runs, [1])
+    assert set(rel.layer) == {"layer 1 (conv1)"}
+    assert rel.query("activation == 'relu' and seed == 2").relative_delta_w.tolist() == pytest.approx([0.12] * 3)
+    fig = plot_per_layer(rel, "relative_delta_w", "‖ΔW‖ / ‖W‖", every_epoch=True)
+    assert len(fig.axes) == 1 and list(fig.axes[0].get_xticks()) == [1, 2, 3]
+    ratio, pairs = slopes.early_increments(dw, slopes.relative_increments(runs, [1, 2]), 1)
+    assert ratio.loc["layer 1 (conv1)", "mean"] == pytest.approx(1.5) and len(pairs) == 2
+    assert pairs.set_index("layer").relu_level["layer 1 (conv1)"] == pytest.approx(0.11)  # (0.1 + 0.11 + 0.12) / 3
+    assert pairs.p_adjusted.to_numpy() == pytest.approx(stats.adjust(pairs.p_value, "holm"))  # over the layers
+    assert pairs.verdict.tolist() == ["better", "inconclusive"]  # layer 1: +0.05, +0.055, +0.06
+    assert slopes.early_increments(dw[dw.activation == "relu"], rel, 1)[1].empty  # no AReLU: nothing to compare
+
+
+def test_learned_abcd_reads_every_adaptive_site_and_unmoved_b_d_counts_the_smooth_ones(tmp_path):
+    def sites(a):
+        return {"body.act1": {"a": a, "b": 1.0, "c": 0.0, "d": 0.0},
+                "body.act2": {"a": 1.0, "b": 1.004, "c": 0.0, "d": 0.02}}
+    for seed, last in enumerate((1.5, 0.5)):
+        _finished_run(tmp_path, "arelu", seed, final_sites=sites(last))
+    _finished_run(tmp_path, "atanh", 0, final_sites=sites(1.02))
+    _finished_run(tmp_path, "relu", 0)
+    learned = slopes.learned_abcd(collect_summaries(tmp_path))
+    assert len(learned) == 6 and set(learned.activation) == {"arelu", "atanh"}
+    assert learned.query("activation == 'arelu' and site == 'body.act1'").a.tolist() == [1.5, 0.5]
+    still = slopes.unmoved_b_d(learned)
+    assert still.index.tolist() == [("vgg", "atanh")]  # AReLU's b and d are a second branch: not counted
+    assert still.loc[("vgg", "atanh")].tolist() == [2, 2, 1]  # b 1 and 1.004 within 0.01 of 1; d 0.02 is not
 
 
 def slopes_activation():

@@ -19,7 +19,10 @@ This module applies that reading to the per-epoch histories a run writes
 (:func:`mixact_lib.training.train`): the trajectories of a, b, c, d per activation site
 (:func:`activation_param_trajectories`), the rate a implies under the run's own optimiser and
 learning rate of each epoch (:func:`effective_rates`), and paper B's Fig. 4 increment relative to
-the layer's size, ‖ΔW‖/‖W‖ (:func:`relative_weight_increments`).
+the layer's size, ‖ΔW‖/‖W‖ (:func:`relative_weight_increments`). The chapter ``paper-b`` reads its
+runs with the per-layer views (:func:`delta_w_norms`, :func:`relative_increments`), compares AReLU's
+first-step increments with ReLU's (:func:`early_increments`), and reads the final a, b, c, d of every
+site (:func:`learned_abcd`, :func:`unmoved_b_d`).
 """
 from __future__ import annotations
 
@@ -28,6 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..analysis.rank_tests import corrected_verdicts
+from ..analysis.results import paired_differences
+from ..runs.folders import load_histories
 
 #: the fixed function each of paper B's adaptive functions starts as (eqs. 10–13)
 FIXED = {"asigmoid": "sigmoid", "atanh": "tanh", "arelu": "relu"}
@@ -161,6 +168,49 @@ def relative_weight_increments(folders: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def delta_w_norms(runs: pd.DataFrame, layers: list[int]) -> pd.DataFrame:
+    """‖ΔW‖ per epoch of the weight layers numbered ``layers`` (1 = first conv/linear layer, forward order), tidy:
+    model, activation, seed, epoch, layer (``layer k (module path)``), delta_w. Layers past the last are left
+    out. ``runs`` is a table of :func:`mixact_lib.runs.folders.collect_summaries`; every run under its
+    ``attrs["root"]`` is read."""
+    histories = load_histories(runs.attrs["root"])
+    layer_cols = [c for c in histories.columns if c.startswith("delta_w.")]  # forward (definition) order
+    names = {layer_cols[k - 1]: f"layer {k} ({layer_cols[k - 1][8:]})" for k in layers if k <= len(layer_cols)}
+    norms = histories.melt(id_vars=["model", "activation", "seed", "epoch"], value_vars=list(names), var_name="layer",
+                           value_name="delta_w")
+    return norms.assign(layer=norms.layer.map(names))
+
+
+def relative_increments(runs: pd.DataFrame, layers: list[int]) -> pd.DataFrame:
+    """‖ΔW‖ / ‖W before the epoch‖ (:func:`relative_weight_increments`) of the runs' weight layers numbered
+    ``layers``, named as in :func:`delta_w_norms`."""
+    rel = relative_weight_increments(runs.folder)
+    rel = rel[rel.layer_index.isin(layers)]
+    return rel.assign(layer=[f"layer {k} ({name})" for k, name in zip(rel.layer_index, rel.layer)])
+
+
+def early_increments(norms: pd.DataFrame, rel: pd.DataFrame, first_step: int,
+                     alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """AReLU against ReLU over the first ``first_step`` epochs, per layer (mean over those epochs, per seed).
+
+    ``norms`` is :func:`delta_w_norms`' table, ``rel`` :func:`relative_increments`'. Returns the raw ratio
+    ‖ΔW‖ AReLU ÷ ReLU (mean, min and max over seeds, by layer) and the relative increment AReLU − ReLU paired
+    by seed, one family over the layers (p Holm-corrected,
+    :func:`mixact_lib.analysis.rank_tests.corrected_verdicts` at ``alpha``), with ``relu_level``, ReLU's
+    mean relative increment. Both empty when AReLU or ReLU is missing.
+    """
+    early = norms[norms.epoch <= first_step].groupby(["layer", "activation", "seed"]).delta_w.mean()
+    early = early.unstack("activation")
+    if not {"relu", "arelu"} <= set(early.columns):
+        return pd.DataFrame(), pd.DataFrame()
+    ratio = (early.arelu / early.relu).groupby("layer").agg(["mean", "min", "max"])
+    early_rel = rel[rel.epoch <= first_step].groupby(["layer", "activation", "seed"]).relative_delta_w.mean()
+    pairs = paired_differences(early_rel.reset_index(), [("relu", "arelu")], "relative_delta_w", by="layer")
+    pairs = corrected_verdicts(pairs, "holm", alpha)
+    relu_level = early_rel.xs("relu", level="activation").groupby("layer").mean()
+    return ratio, pairs.assign(relu_level=pairs.layer.map(relu_level))
+
+
 def weight_trace_increments(folders: list[str | Path]) -> pd.DataFrame:
     """Paper B's Fig. 4 as drawn: the signed increment w(e) − w(e−1) of each traced scalar weight, tidy.
 
@@ -201,3 +251,23 @@ def branch_gaps(trajectories: pd.DataFrame, near: float = 0.01) -> pd.DataFrame:
     return gaps.groupby("model", sort=False).agg(
         sites=("slope_gap", "size"), median_slope_gap=("slope_gap", "median"), max_slope_gap=("slope_gap", "max"),
         median_offset_gap=("offset_gap", "median"), share_near_linear=("near_linear", "mean")).reset_index()
+
+
+def learned_abcd(runs: pd.DataFrame) -> pd.DataFrame:
+    """The final a, b, c, d of every ASigmoid, ATanh and AReLU site of ``runs`` (from each run's summary.json), one
+    row per run × site: model, activation, seed, site, a, b, c, d."""
+    rows = []
+    for _, r in runs[runs.activation.isin(list(FIXED))].iterrows():
+        for site, v in json.loads((Path(r.folder) / "summary.json").read_text())["activation_params"].items():
+            rows.append({"model": r.model, "activation": r.activation, "seed": r.seed, "site": site,
+                         **{k: v[k] for k in "abcd"}})
+    return pd.DataFrame(rows)
+
+
+def unmoved_b_d(learned: pd.DataFrame, near: float = 0.01) -> pd.DataFrame:
+    """Per model and smooth function (ASigmoid, ATanh) of :func:`learned_abcd`: how many sites × seeds, and how many
+    ended with b within ``near`` of its start 1 and d within ``near`` of its start 0."""
+    smooth = learned[learned.activation.isin(["asigmoid", "atanh"])]
+    still = smooth.assign(b_still=(smooth.b - 1).abs() < near, d_still=smooth.d.abs() < near)
+    return still.groupby(["model", "activation"]).agg(site_runs=("site", "size"), b_unmoved=("b_still", "sum"),
+                                                      d_unmoved=("d_still", "sum"))

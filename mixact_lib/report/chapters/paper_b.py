@@ -8,22 +8,20 @@ Benjamini–Hochberg where the analysis plan says so) and its verdicts and count
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from ...analysis.rank_tests import corrected_verdicts
 from ...analysis.results import paired_differences
-from ...runs.folders import load_histories
 from ...runs.grid import run_study
 from ...studies import slopes
 from ..plots import plot_curves
 from ..tables import Table, mean_sd, show_table
-from ..verdict_tables import BETTER, OPEN, TOO_FEW, WORSE, beside_table5, difference_count_values, p_text
+from ..verdict_tables import (BETTER, OPEN, WORSE, beside_table5, corrected_counts, difference_count_values, p_text,
+                              tested_verdicts)
 
 #: the chapter's order of activations: each fixed function before its adaptive version, then the baselines
 ACTIVATIONS = ("sigmoid", "asigmoid", "tanh", "atanh", "relu", "lrelu", "arelu", "prelu", "swish_beta", "pelu",
@@ -98,31 +96,10 @@ def adaptive_vs_fixed(table: pd.DataFrame) -> pd.DataFrame:
     return corrected_verdicts(paired_differences(table, PAIRS, "final_test_acc"), "bh", ALPHA)
 
 
-def _verdicts(frame: pd.DataFrame) -> list[str]:
-    """The corrected verdicts, ``too few seeds`` where a row has no test."""
-    return [TOO_FEW if pd.isna(p) else v for p, v in zip(frame.p_value, frame.verdict)]
-
-
-def corrected_counts(frame: pd.DataFrame, what: str, correction: str = "Holm-corrected") -> str:
-    """A corrected family's verdicts counted, in words (Markdown): "of 9 <what>, paired by seed and <correction>
-    over all 9: **2 better, 0 worse and 7 inconclusive** (uncorrected, 5 of the 9 would pass at 0.05)".
-
-    ``frame``: rows of :func:`mixact_lib.analysis.rank_tests.corrected_verdicts`.
-    """
-    n = difference_count_values(_verdicts(frame))
-    tested = n["all"] - n[TOO_FEW]
-    text = (f"of {n['all']} {what}, paired by seed and {correction} over all {tested}: **{n[BETTER]} better, "
-            f"{n[WORSE]} worse and {n[OPEN]} inconclusive** (uncorrected, {int((frame.p_value < ALPHA).sum())} of "
-            f"the {tested} would pass at {ALPHA:g})")
-    if n[TOO_FEW]:
-        text += f"; {n[TOO_FEW]} {'has' if n[TOO_FEW] == 1 else 'have'} one seed and no test"
-    return text
-
-
 def adaptive_vs_fixed_sentence(diffs: pd.DataFrame, summary: pd.DataFrame) -> str:
-    """:func:`adaptive_vs_fixed` counted (:func:`corrected_counts`), then, as a description of the means only,
-    AReLU's rank per model and the best mean per model (``summary``: :func:`mixact_lib.mean_sd_table` by model
-    and activation)."""
+    """:func:`adaptive_vs_fixed` counted (:func:`mixact_lib.report.verdict_tables.corrected_counts`), then, as a
+    description of the means only, AReLU's rank per model and the best mean per model (``summary``:
+    :func:`mixact_lib.mean_sd_table` by model and activation)."""
     ranks = summary.assign(rank=summary.groupby("model").final_test_acc_mean.rank(ascending=False).astype(int))
     arelu_rank = ranks[ranks.activation == "arelu"].set_index("model")["rank"]
     best = summary.loc[summary.groupby("model").final_test_acc_mean.idxmax()].set_index("model").activation
@@ -158,71 +135,21 @@ def first_lr_step(runs: pd.DataFrame) -> int:
     return runs.groupby("activation").total_epochs.first().min() // 3 or 1
 
 
-def delta_w_norms(runs: pd.DataFrame, layers: list[int]) -> pd.DataFrame:
-    """‖ΔW‖ per epoch of the weight layers numbered ``layers`` (1 = first conv/linear layer, forward order), tidy:
-    model, activation, seed, epoch, layer (``layer k (module path)``), delta_w. Layers past the last are left
-    out."""
-    histories = load_histories(runs.attrs["root"])
-    layer_cols = [c for c in histories.columns if c.startswith("delta_w.")]  # forward (definition) order
-    names = {layer_cols[k - 1]: f"layer {k} ({layer_cols[k - 1][8:]})" for k in layers if k <= len(layer_cols)}
-    norms = histories.melt(id_vars=["model", "activation", "seed", "epoch"], value_vars=list(names), var_name="layer",
-                           value_name="delta_w")
-    return norms.assign(layer=norms.layer.map(names))
-
-
-def relative_increments(runs: pd.DataFrame, layers: list[int]) -> pd.DataFrame:
-    """‖ΔW‖ / ‖W before the epoch‖ (:func:`mixact_lib.studies.slopes.relative_weight_increments`) of the weight
-    layers numbered ``layers``, named as in :func:`delta_w_norms`."""
-    rel = slopes.relative_weight_increments(runs.folder)
-    rel = rel[rel.layer_index.isin(layers)]
-    return rel.assign(layer=[f"layer {k} ({name})" for k, name in zip(rel.layer_index, rel.layer)])
-
-
-def plot_per_layer(frame: pd.DataFrame, y: str, ylabel: str, every_epoch: bool = False) -> plt.Figure:
-    """``y`` per epoch, one panel per layer, one line per activation (mean ± sd over seeds); ``every_epoch`` puts
-    a tick at every epoch."""
-    grid = sns.relplot(data=frame, x="epoch", y=y, hue="activation", col="layer", kind="line", marker="o",
-                       errorbar="sd", height=3.0, facet_kws={"sharey": False})
-    if every_epoch:
-        grid.set(xticks=sorted(frame.epoch.unique()))
-    grid.set_ylabels(ylabel)
-    grid.set_titles("{col_name}")
-    return grid.figure
-
-
-def early_increments(norms: pd.DataFrame, rel: pd.DataFrame, first_step: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """AReLU against ReLU over the first ``first_step`` epochs, per layer (mean over those epochs, per seed).
-
-    Returns the raw ratio ‖ΔW‖ AReLU ÷ ReLU (mean, min and max over seeds, by layer) and the relative increment
-    AReLU − ReLU paired by seed, one family over the layers (p Holm-corrected, :func:`corrected_verdicts`), with
-    ``relu_level``, ReLU's mean relative increment. Both empty when AReLU or ReLU is missing.
-    """
-    early = norms[norms.epoch <= first_step].groupby(["layer", "activation", "seed"]).delta_w.mean()
-    early = early.unstack("activation")
-    if not {"relu", "arelu"} <= set(early.columns):
-        return pd.DataFrame(), pd.DataFrame()
-    ratio = (early.arelu / early.relu).groupby("layer").agg(["mean", "min", "max"])
-    early_rel = rel[rel.epoch <= first_step].groupby(["layer", "activation", "seed"]).relative_delta_w.mean()
-    pairs = paired_differences(early_rel.reset_index(), [("relu", "arelu")], "relative_delta_w", by="layer")
-    pairs = corrected_verdicts(pairs, "holm", ALPHA)
-    relu_level = early_rel.xs("relu", level="activation").groupby("layer").mean()
-    return ratio, pairs.assign(relu_level=pairs.layer.map(relu_level))
-
-
 _LARGER = {BETTER: "AReLU larger", WORSE: "ReLU larger", OPEN: OPEN}
 
 
 def early_increments_intro(pairs: pd.DataFrame, first_step: int) -> str:
-    """The sentence before :func:`early_increments_table` (Markdown): the window, seeds and test."""
+    """The sentence before :func:`early_increments_table` (Markdown): the window, seeds and test of
+    :func:`mixact_lib.studies.slopes.early_increments`."""
     return (f"Over the first {first_step} epoch(s) (the first lr step), paired by seed ({pairs.n_seeds.min()} seeds, "
             f"95 % CI of a paired t-test; the verdict follows its p, Holm-corrected over the {len(pairs)} layers). "
             "Paper B's reading is that the raw ratio AReLU ÷ ReLU is above 1:")
 
 
 def early_increments_table(ratio: pd.DataFrame, pairs: pd.DataFrame) -> Table:
-    """One row per layer of :func:`early_increments`: the raw ratio (mean, range over seeds), the relative
-    difference (mean, 95 % CI, Holm-corrected p, verdict: AReLU larger / ReLU larger / inconclusive) and ReLU's
-    own relative increment."""
+    """One row per layer of :func:`mixact_lib.studies.slopes.early_increments`: the raw ratio (mean, range over
+    seeds), the relative difference (mean, 95 % CI, Holm-corrected p, verdict: AReLU larger / ReLU larger /
+    inconclusive) and ReLU's own relative increment."""
     by_layer = pairs.set_index("layer").reindex(ratio.index)  # one row per layer, as in the figures
     raw, relative = "‖ΔW‖, AReLU ÷ ReLU", "‖ΔW‖/‖W‖, AReLU − ReLU"
     return show_table(pd.DataFrame({
@@ -237,8 +164,8 @@ def early_increments_table(ratio: pd.DataFrame, pairs: pd.DataFrame) -> Table:
 
 
 def early_increments_sentence(pairs: pd.DataFrame) -> str:
-    """:func:`early_increments`' relative comparison in words (Markdown): in how many layers the corrected p
-    decides it, and which way."""
+    """:func:`mixact_lib.studies.slopes.early_increments`' relative comparison in words (Markdown): in how many
+    layers the corrected p decides it, and which way."""
     decided = pairs[pairs.verdict != OPEN]
     text = (f"On the relative measure the comparison is inconclusive in all {len(pairs)} layers." if decided.empty else
             f"The Holm-corrected p is below {ALPHA:g} in {len(decided)} of {len(pairs)} layers (" +
@@ -268,20 +195,9 @@ def learned_slopes_sentence(trajectories: pd.DataFrame, histories: pd.DataFrame)
         f"epoch (median {final_rates.rate_ratio.median():.2f}), by the reading of {{ref}}`paper-b-derivation`.")
 
 
-def learned_abcd(runs: pd.DataFrame) -> pd.DataFrame:
-    """The final a, b, c, d of every ASigmoid, ATanh and AReLU site of ``runs`` (from each run's summary.json), one
-    row per run × site: model, activation, seed, site, a, b, c, d."""
-    rows = []
-    for _, r in runs[runs.activation.isin(list(slopes.FIXED))].iterrows():
-        for site, v in json.loads((Path(r.folder) / "summary.json").read_text())["activation_params"].items():
-            rows.append({"model": r.model, "activation": r.activation, "seed": r.seed, "site": site,
-                         **{k: v[k] for k in "abcd"}})
-    return pd.DataFrame(rows)
-
-
 def abcd_table(learned: pd.DataFrame) -> Table:
-    """Per model and function of :func:`learned_abcd`: each of a, b, c, d as "mean [min, max]" over sites and
-    seeds."""
+    """Per model and function of :func:`mixact_lib.studies.slopes.learned_abcd`: each of a, b, c, d as
+    "mean [min, max]" over sites and seeds."""
     summary = learned.groupby(["model", "activation"])[list("abcd")].agg(["mean", "min", "max"])
     shown = "mean [min, max] over sites and seeds"
     return show_table(pd.DataFrame({(shown, p): [f"{r[(p, 'mean')]:.2f} [{r[(p, 'min')]:.2f}, {r[(p, 'max')]:.2f}]"
@@ -290,15 +206,6 @@ def abcd_table(learned: pd.DataFrame) -> Table:
 
 
 UNMOVED_LABELS = {"site_runs": "sites × seeds", "b_unmoved": "b within 0.01 of 1", "d_unmoved": "d within 0.01 of 0"}
-
-
-def unmoved_b_d(learned: pd.DataFrame, near: float = 0.01) -> pd.DataFrame:
-    """Per model and smooth function (ASigmoid, ATanh) of :func:`learned_abcd`: how many sites × seeds, and how many
-    ended with b within ``near`` of its start 1 and d within ``near`` of its start 0."""
-    smooth = learned[learned.activation.isin(["asigmoid", "atanh"])]
-    still = smooth.assign(b_still=(smooth.b - 1).abs() < near, d_still=smooth.d.abs() < near)
-    return still.groupby(["model", "activation"]).agg(site_runs=("site", "size"), b_unmoved=("b_still", "sum"),
-                                                      d_unmoved=("d_still", "sum"))
 
 
 def with_setting(runs: pd.DataFrame) -> pd.DataFrame:
@@ -333,7 +240,8 @@ def arelu_vs_relu(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def optimizer_sentence(arelu_vs: pd.DataFrame, stats: pd.DataFrame) -> str:
-    """:func:`arelu_vs_relu` counted (:func:`corrected_counts`) and the best mean per setting (a description)."""
+    """:func:`arelu_vs_relu` counted (:func:`mixact_lib.report.verdict_tables.corrected_counts`) and the best mean
+    per setting (a description)."""
     best = stats.loc[stats.groupby("setting").final_test_acc_mean.idxmax()].set_index("setting").activation
     return ("AReLU against ReLU, " + corrected_counts(arelu_vs, "optimiser settings") +
             ". Best mean per optimiser (a description, not a test): " +
@@ -404,7 +312,7 @@ def arelu_vs_others(runs: pd.DataFrame) -> pd.DataFrame:
 def authors_schedule_sentence(pairs: pd.DataFrame, n_seeds: int) -> str:
     """:func:`arelu_vs_others` counted (Markdown): the corrected verdicts, the smallest corrected p, how many would
     pass uncorrected, paper B's claim, and under how many optimisers AReLU's mean is below PReLU's."""
-    n = difference_count_values(_verdicts(pairs))
+    n = difference_count_values(tested_verdicts(pairs))
     versus_prelu = pairs[pairs.baseline == "prelu"]
     return (f"AReLU against each other activation under the authors' schedule, paired by seed and Holm-corrected over "
             f"all {n['all']} comparisons: **{n[BETTER]} better, {n[WORSE]} worse and {n[OPEN]} inconclusive** (the "

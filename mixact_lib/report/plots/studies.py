@@ -111,6 +111,19 @@ def plot_curves(histories: pd.DataFrame, y: str = "train_loss", hue: str = "acti
     return grid.figure
 
 
+def plot_per_layer(frame: pd.DataFrame, y: str, ylabel: str, every_epoch: bool = False) -> plt.Figure:
+    """``y`` per epoch, one panel per layer, one line per activation (mean ± sd over seeds); ``every_epoch`` puts
+    a tick at every epoch. E.g. paper B's Fig. 4 increments
+    (:func:`mixact_lib.studies.slopes.delta_w_norms`, :func:`mixact_lib.studies.slopes.relative_increments`)."""
+    grid = sns.relplot(data=frame, x="epoch", y=y, hue="activation", col="layer", kind="line", marker="o",
+                       errorbar="sd", height=3.0, facet_kws={"sharey": False})
+    if every_epoch:
+        grid.set(xticks=sorted(frame.epoch.unique()))
+    grid.set_ylabels(ylabel)
+    grid.set_titles("{col_name}")
+    return grid.figure
+
+
 def plot_bars(table: pd.DataFrame, x: str, y: str, hue: str | None = None, ylabel: str | None = None,
               title: str = "", ylim: tuple[float, float] | None = None) -> plt.Figure:
     """Bars with seed spread (sd), e.g. accuracy or convergence area per activation."""

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from mixact_lib.activations import available_activations, fast_core, fast_native, has_fast, make_activation
-from mixact_lib.studies import timing
+from mixact_lib.studies import machine, timing
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "bench"
@@ -176,7 +176,7 @@ def markdown(result: dict) -> str:
                         else "") + "; "
                      f"ReLU forward+backward = {run['relu_ms']:.2f} ms, "
                      f"saves {run['relu_saved_per_input_byte']:.2f} B/B."
-                     + (f" {timing.load_sentence(run)}" if run.get("load") else ""))
+                     + (f" {machine.load_sentence(run)}" if run.get("load") else ""))
         lines.append("")
         fast_rows = [r for r in run["rows"] if r["impl"] == "fast"]
         backends = [b for b in ("native", "eager", "compile") if any(r["backend"] == b for r in fast_rows)]
@@ -232,7 +232,7 @@ def _merged_notes(run: dict) -> list[str]:
                      + (f"; its `compile` backend compiled for {sum(m['compile_seconds'].values()):.1f} s — "
                         + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(m["compile_seconds"].items()))
                         if m.get("compile_seconds") else "") + "."
-                     + (f" {timing.load_sentence(m)}" if m.get("load") else ""))
+                     + (f" {machine.load_sentence(m)}" if m.get("load") else ""))
         lines.append("")
     return lines
 
@@ -336,10 +336,10 @@ def main(argv=None) -> None:
     if args.merge and not args.names:
         parser.error("--merge replaces the rows of the activations given with --names; give --names")
     if args.hold_freed_memory:  # glibc reads its tunables at start only
-        timing.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
+        machine.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
     torch.set_num_threads(args.threads)
     names = available_activations() if args.names is None else args.names
-    cache_state = timing.inductor_cache_state()  # before this process compiles anything
+    cache_state = machine.inductor_cache_state()  # before this process compiles anything
     for dev in timing.devices_for(args.device):
         device = torch.device(dev)
         if dev == "cpu":
@@ -349,7 +349,7 @@ def main(argv=None) -> None:
         if args.quick:
             plan = [(dt, (8, 16, 16, 16)) for dt, _ in plan[:1]]
         rounds = args.rounds or (5 if args.quick else 30 if dev == "cpu" else 50)
-        result = timing.result_header()
+        result = machine.result_header()
         for dtype, shape in plan:
             if not names:  # --names with no names: only the extra measurements below
                 break
@@ -367,7 +367,7 @@ def main(argv=None) -> None:
         existing = args.out / f"{name}.json"
         if (args.merge or not names) and existing.exists():
             result = merge_into(json.loads(existing.read_text()), result, names)
-        result["loaded"] = timing.result_loaded(result)
+        result["loaded"] = machine.result_loaded(result)
         timing.write_result(result, args.out, RESULTS, name, args.quick)
 
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from mixact_lib.activations import fast_core, fast_native, has_fast, use_reference
 from mixact_lib.models import build_model
-from mixact_lib.studies import timing
+from mixact_lib.studies import machine, timing
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "bench"
@@ -117,7 +117,7 @@ def markdown(result: dict) -> str:
                      f"median of {run['rounds']} rounds"
                      + (f", whole measurement repeated {repeats}× (× ReLU twin: median, and min–max over repeats)"
                         if repeats > 1 else "") + "."
-                     + (f" {timing.load_sentence(run)}" if run.get("load") else ""))
+                     + (f" {machine.load_sentence(run)}" if run.get("load") else ""))
         lines.append("")
         head = "| net | activation | impl | step ms | images/s | × ReLU twin |"
         lines.append(head + (" peak MB | memory × ReLU |" if cuda else ""))
@@ -135,7 +135,7 @@ def markdown(result: dict) -> str:
             lines.append(f"Rows of {', '.join(m['names'])}: measured later ({m['date']}), in a run of their own with "
                          f"{m['threads']} thread(s), median of {m['rounds']} rounds, repeated {m['repeats']}×; "
                          f"× ReLU twin is to that run's own twin step ({twins})."
-                         + (f" {timing.load_sentence(m)}" if m.get("load") else ""))
+                         + (f" {machine.load_sentence(m)}" if m.get("load") else ""))
         if run.get("compile_seconds"):
             lines.append("")
             lines.append(f"Compile time of the `compile` backend in this process ({run.get('inductor_cache', '?')} "
@@ -261,13 +261,13 @@ def main(argv=None) -> None:
             print("updated README block targets-cpu")
         return
     if args.hold_freed_memory:  # glibc reads its tunables at start only
-        timing.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
+        machine.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
     torch.set_num_threads(args.threads)
-    cache_state = timing.inductor_cache_state()  # before this process compiles anything
+    cache_state = machine.inductor_cache_state()  # before this process compiles anything
     for dev in timing.devices_for(args.device):
         device = torch.device(dev)
         rounds = args.rounds or (2 if args.quick else 15 if dev == "cpu" else 30)
-        result = timing.result_header()
+        result = machine.result_header()
         result["runs"].append(merge_repeats([bench_device(device, rounds, nets, args.compile, cache_state=cache_state)
                                              for _ in range(args.repeats)]))
         print(markdown(result))
@@ -275,7 +275,7 @@ def main(argv=None) -> None:
         name = f"training-{dev}{suffix}"
         if args.merge and (args.out / f"{name}.json").exists():
             result = merge_into(json.loads((args.out / f"{name}.json").read_text()), result, args.names)
-        result["loaded"] = timing.result_loaded(result)
+        result["loaded"] = machine.result_loaded(result)
         timing.write_result(result, args.out, RESULTS, name, args.quick)
 
 

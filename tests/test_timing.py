@@ -1,4 +1,5 @@
-"""The timing harness (mixact_lib.studies.timing) and the benchmark scripts built on it.
+"""The timing harness (mixact_lib.studies.timing; the machine's load and allocator: mixact_lib.studies.machine) and
+the benchmark scripts built on it.
 
 Only the bookkeeping is tested: times come from a fake clock, loads from fake readings, so nothing here
 depends on how busy the machine is.
@@ -16,8 +17,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mixact_lib.studies import timing
-from mixact_lib.studies.timing import CpuSample
+from mixact_lib.studies import machine, timing
+from mixact_lib.studies.machine import CpuSample
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,13 +100,13 @@ def test_first_call_waits_for_the_device_at_both_ends():
 def test_other_processes_cores_and_the_loaded_mark():
     start = CpuSample(wall_s=100.0, busy_s=50.0, own_s=5.0, loadavg_1min=1.0, cores=2)
     # 10 s: our process used 10 CPU-seconds (one core), the two cores were busy for 15: others held 0.5
-    busy = timing.load_between(start, CpuSample(110.0, 65.0, 15.0, 1.5, 2))
+    busy = machine.load_between(start, CpuSample(110.0, 65.0, 15.0, 1.5, 2))
     assert busy["own_cores"] == pytest.approx(1.0) and busy["other_cores"] == pytest.approx(0.5)
     assert busy["loaded"] is True and busy["loadavg_1min_end"] == 1.5
-    quiet = timing.load_between(start, CpuSample(110.0, 61.0, 15.0, 1.0, 2))
+    quiet = machine.load_between(start, CpuSample(110.0, 61.0, 15.0, 1.0, 2))
     assert quiet["other_cores"] == pytest.approx(0.1) and quiet["loaded"] is False
-    assert timing.load_between(start, CpuSample(110.0, 61.0, 15.0, 1.0, 2), threshold=0.05)["loaded"] is True
-    unread = timing.load_between(CpuSample(0.0, None, 0.0, None, 2), CpuSample(1.0, None, 1.0, None, 2))
+    assert machine.load_between(start, CpuSample(110.0, 61.0, 15.0, 1.0, 2), threshold=0.05)["loaded"] is True
+    unread = machine.load_between(CpuSample(0.0, None, 0.0, None, 2), CpuSample(1.0, None, 1.0, None, 2))
     assert unread["other_cores"] is None and unread["loaded"] is None
 
 
@@ -117,18 +118,18 @@ def test_time_rounds_records_the_load_it_read():
 
 
 def test_a_real_reading_is_sane():
-    sample = timing.cpu_sample()
+    sample = machine.cpu_sample()
     assert sample.cores >= 1 and sample.own_s > 0
     assert sample.busy_s is None or sample.busy_s > 0
 
 
 def test_loaded_flags_combine():
-    assert timing.any_loaded([False, True, None]) is True
-    assert timing.any_loaded([False, False]) is False
-    assert timing.any_loaded([False, None]) is None and timing.any_loaded([]) is None
+    assert machine.any_loaded([False, True, None]) is True
+    assert machine.any_loaded([False, False]) is False
+    assert machine.any_loaded([False, None]) is None and machine.any_loaded([]) is None
     result = {"runs": [{"loaded": False, "merged": [{"loaded": True}]}]}
-    assert timing.result_loaded(result) is True
-    assert "not loaded" in timing.load_sentence({"load": [timing.load_between(
+    assert machine.result_loaded(result) is True
+    assert "not loaded" in machine.load_sentence({"load": [machine.load_between(
         CpuSample(0.0, 0.0, 0.0, 0.3, 2), CpuSample(1.0, 1.0, 1.0, 0.4, 2))], "loaded": False})
 
 
@@ -136,13 +137,13 @@ def test_loaded_flags_combine():
 
 
 def test_allocator_setting_is_recognised_and_added():
-    assert timing.allocator_state({})["holds_freed_memory"] is False
-    env = timing.hold_freed_memory_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "X": "1"})
+    assert machine.allocator_state({})["holds_freed_memory"] is False
+    env = machine.hold_freed_memory_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "X": "1"})
     assert env["X"] == "1" and env["GLIBC_TUNABLES"].startswith("glibc.malloc.arena_max=2:")
-    state = timing.allocator_state(env)
+    state = machine.allocator_state(env)
     assert state["holds_freed_memory"] is True and state["glibc_tunables"] == env["GLIBC_TUNABLES"]
-    assert timing.hold_freed_memory_env(env) == env  # already set: unchanged
-    header = timing.result_header(extra=1)
+    assert machine.hold_freed_memory_env(env) == env  # already set: unchanged
+    header = machine.result_header(extra=1)
     assert {"glibc_tunables", "holds_freed_memory", "loadavg_1min", "extra"} <= set(header) and header["runs"] == []
 
 
@@ -244,7 +245,7 @@ def test_a_quick_activation_run_records_time_and_load(tmp_path):
     run = result["runs"][0]
     assert {"glibc_tunables", "holds_freed_memory", "loadavg_1min", "loaded"} <= set(result)
     assert run["relu_ms"] > 0 and 0 < run["relu_ms_min"] <= run["relu_ms"]
-    assert run["loaded"] in (True, False, None) and run["load"][0]["threshold_cores"] == timing.LOADED_CORES
+    assert run["loaded"] in (True, False, None) and run["load"][0]["threshold_cores"] == machine.LOADED_CORES
     assert {r["activation"] for r in run["rows"]} == {"relu", "prelu"}
     assert all(0 < r["ms_min"] <= r["ms"] and r["ratio_to_relu"] > 0 for r in run["rows"])
     assert "While it was timed" in proc.stdout

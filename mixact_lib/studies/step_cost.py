@@ -5,7 +5,8 @@ Wall-clock seconds on a shared machine swing several-fold with the neighbours' l
 :mod:`mixact_lib.studies.timing` (the one ``benchmarks/`` uses): each round visits every activation in a new
 random order, takes one untimed step (to settle allocations after the previous network) and then one timed
 step; a ratio is the median over rounds of ``step_time / relu_step_time`` of that round, and the range over
-rounds says how steady it was. The harness also records how many cores other processes held meanwhile.
+rounds says how steady it was. The harness also records how many cores other processes held meanwhile
+(:mod:`mixact_lib.studies.machine`).
 
 Memory is what autograd holds for backward in one training step: the distinct storages that the forward
 pass saves (:func:`mixact_lib.studies.timing.saved_bytes`). It is deterministic and independent of load,
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 from ..activations import canonical_name
 from ..activations.fast_core import fast_path
 from ..models import build_model
-from . import timing
+from . import machine, timing
 
 REFERENCE = "relu"
 
@@ -96,7 +97,7 @@ def step_costs(activations: Sequence[str], model: str = "paper_c_convnet", model
     frame = pd.DataFrame(out)
     frame.attrs.update(batch_size=batch_size, rounds=rounds, threads=threads or old_threads, model=model,
                        relu_ms=out[0]["step_ms"], load=timings.load, loaded=timings.load["loaded"],
-                       **timing.allocator_state())
+                       **machine.allocator_state())
     return frame
 
 

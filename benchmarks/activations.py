@@ -6,14 +6,17 @@
     python benchmarks/activations.py --compile-cost  # first step in fresh processes: compile, native, eager
     python benchmarks/activations.py --repeats 3     # the whole measurement three times: median and range
     python benchmarks/activations.py --threads 2     # at another thread count (file activations-cpu-t2.json)
+    python benchmarks/activations.py --hold-freed-memory  # glibc keeps freed buffers (GLIBC_TUNABLES, recorded)
     python benchmarks/activations.py --update-readme # rebuild benchmarks/README.md tables from the JSON
     python benchmarks/activations.py --names pau acon_c --merge   # time only these; replace their rows in the JSON
     python benchmarks/activations.py --reduction-error --names    # only the rational backward's float32 sum error
 
-Timing: every (activation, implementation) pair and the ReLU baseline run once
-per round, in a shuffled order, for many rounds; the figure is the median time
-over rounds divided by ReLU's median. Modules are in training mode (as in
-training: RReLU draws random slopes); ``adact`` is also timed in eval mode.
+Timing (``mixact_lib.studies.timing``, the harness every speed figure uses): every (activation,
+implementation) pair and the ReLU baseline run once per round, in a shuffled order, each right after
+one untimed warm call, for many rounds; the figure is the median time over rounds divided by ReLU's
+median (the minimum over rounds is recorded too). Each run records ReLU's time in ms, the load average
+and how many cores other processes held meanwhile, ``loaded`` when that was over 0.25. Modules are in
+training mode (as in training: RReLU draws random slopes); ``adact`` is also timed in eval mode.
 
 Memory: bytes saved for backward, counted with
 ``torch.autograd.graph.saved_tensors_hooks`` over distinct storages, per byte of
@@ -23,59 +26,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
-import random
-import re
-import statistics
+import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from mixact_lib.activations import available_activations, fast_core, fast_native, has_fast, make_activation
+from mixact_lib.studies import machine, timing
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import devices_for, result_header, write_result  # noqa: E402  (benchmarks/common.py)
-from mixact_lib.activations import available_activations, has_fast, make_activation  # noqa: E402
-from mixact_lib.activations import fast_core, fast_native  # noqa: E402
-
 RESULTS = ROOT / "results" / "bench"
 README = Path(__file__).resolve().parent / "README.md"
-
-
-def saved_bytes(fn, x: torch.Tensor) -> int:
-    """Bytes of the distinct storages that autograd saves for backward while running fn(x)."""
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        s = t.untyped_storage()
-        storages[s.data_ptr()] = s.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(x)
-    return sum(storages.values())
-
-
-def _clear(module, x):
-    x.grad = None
-    for p in module.parameters():
-        p.grad = None
+RELU = ("relu", "F.relu", "eager", "train")  # the baseline's key among the timed steps
 
 
 def _step(module, x, g):
     def run():
         module(x).backward(g)
-        _clear(module, x)
+        x.grad = None
+        for p in module.parameters():
+            p.grad = None
     return run
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def configs(names, with_compile):
@@ -94,69 +70,46 @@ def configs(names, with_compile):
     return out
 
 
-def bench_device(device: torch.device, dtype: torch.dtype, shape, rounds: int, names, with_compile: bool) -> dict:
+def bench_device(device: torch.device, dtype: torch.dtype, shape, rounds: int, names, with_compile: bool,
+                 cache_state: str = "?") -> dict:
     torch.manual_seed(0)
     x = torch.randn(shape, device=device, dtype=dtype).requires_grad_()
     g = torch.randn_like(x)
-    relu_fn = lambda: (F.relu(x).backward(g), setattr(x, "grad", None))  # noqa: E731
-    rows, steps = [], {}
-    for name, impl, backend, mode in configs(names, with_compile):
-        module = make_activation(name, impl=impl).to(device=device, dtype=dtype)
-        module.train(mode == "train")
-        key = (name, impl, backend, mode)
-        fast_core.set_fast_backend(backend)
-        start = time.perf_counter()
-        _step(module, x, g)()  # first call: compiles under the compile backend
-        first_call = time.perf_counter() - start
-        steps[key] = (module, _step(module, x, g))
-        saved = saved_bytes(module, x.detach().requires_grad_()) / (x.numel() * x.element_size())
-        rows.append({"activation": name, "impl": impl, "backend": backend, "mode": mode,
-                     "first_call_s": first_call, "saved_per_input_byte": saved})
-    fast_core.set_fast_backend("auto")
-    # Each round visits every config (and ReLU) in a fresh random order; a visit runs one untimed
-    # step first, so a config is timed warm (its allocations and caches settled), not right after
-    # a neighbour that evicted everything.
-    times = {key: [] for key in steps}
-    relu_times = []
-    order = list(steps) + [None]
-    for _ in range(rounds):
-        random.shuffle(order)
-        for key in order:
-            fast_core.set_fast_backend("eager" if key is None else key[2])
-            run = relu_fn if key is None else steps[key][1]
-            run()
-            _sync(device)
-            start = time.perf_counter()
-            run()
-            _sync(device)
-            (relu_times if key is None else times[key]).append(time.perf_counter() - start)
-    fast_core.set_fast_backend("auto")
-    relu_ms = statistics.median(relu_times) * 1e3
+    input_bytes = x.numel() * x.element_size()
+    sync = timing.synchronizer(device)
+
+    def relu_step():
+        F.relu(x).backward(g)
+        x.grad = None
+
+    rows, steps = [], {RELU: relu_step}
+    try:
+        for name, impl, backend, mode in configs(names, with_compile):
+            module = make_activation(name, impl=impl).to(device=device, dtype=dtype)
+            module.train(mode == "train")
+            key = (name, impl, backend, mode)
+            fast_core.set_fast_backend(backend)
+            steps[key] = _step(module, x, g)
+            first_call = timing.first_call_seconds(steps[key], sync)  # compiles under the compile backend
+            saved = timing.saved_bytes(module, x.detach().requires_grad_()) / input_bytes
+            rows.append({"activation": name, "impl": impl, "backend": backend, "mode": mode,
+                         "first_call_s": first_call, "saved_per_input_byte": saved})
+        timings = timing.time_rounds(steps, rounds, sync=sync,
+                                     before=lambda key: fast_core.set_fast_backend(key[2]))
+    finally:
+        fast_core.set_fast_backend("auto")
+    relu = timings.summary(RELU, RELU)
     for row in rows:
-        key = (row["activation"], row["impl"], row["backend"], row["mode"])
-        ms = statistics.median(times[key]) * 1e3
-        row.update(ms=ms, ratio_to_relu=ms / relu_ms)
-    relu_saved = saved_bytes(F.relu, x.detach().requires_grad_()) / (x.numel() * x.element_size())
+        s = timings.summary((row["activation"], row["impl"], row["backend"], row["mode"]), RELU)
+        row.update(ms=s["ms"], ms_min=s["ms_min"], ratio_to_relu=s["ratio"])
+    relu_saved = timing.saved_bytes(F.relu, x.detach().requires_grad_()) / input_bytes
     return {
         "device": str(device), "device_name": _device_name(device), "dtype": str(dtype).replace("torch.", ""),
         "shape": list(shape), "rounds": rounds, "threads": torch.get_num_threads(),
-        "relu_ms": relu_ms, "relu_saved_per_input_byte": relu_saved,
-        "compile_seconds": dict(fast_core.compile_seconds), "inductor_cache": CACHE_STATE, "rows": rows,
+        "relu_ms": relu["ms"], "relu_ms_min": relu["ms_min"], "relu_saved_per_input_byte": relu_saved,
+        "compile_seconds": dict(fast_core.compile_seconds), "inductor_cache": cache_state,
+        "load": timings.load, "loaded": timings.load["loaded"], "rows": rows,
     }
-
-
-def _inductor_cache_state() -> str:
-    """'cold' if torch.compile's on-disk cache is empty at start (compile times then include gcc), else 'warm'."""
-    import getpass
-    import os
-    import tempfile
-
-    path = Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-                or Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}")
-    return "warm" if path.exists() and any(path.iterdir()) else "cold"
-
-
-CACHE_STATE = _inductor_cache_state()
 
 
 def _device_name(device):
@@ -182,33 +135,30 @@ print(json.dumps(out))
 """
 
 
-def compile_cost() -> dict:
-    """First-step seconds of adact (train, then eval) and mix in fresh processes, compile backend.
-
-    Run twice on one empty inductor cache folder: "cold" is a fresh machine (gcc
-    compiles every kernel), "warm" a later process on the same machine.
-    """
-    import os
-    import subprocess
-    import tempfile
-
-    out = {}
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache, "MIXACT_FAST_BACKEND": "compile",
-               "PYTHONPATH": str(ROOT)}
-        for state in ("cold", "warm"):
-            proc = subprocess.run([sys.executable, "-c", _COST_SCRIPT], env=env, capture_output=True, text=True,
-                                  check=True)
-            out[state] = json.loads(proc.stdout.strip().splitlines()[-1])
-    env["MIXACT_FAST_BACKEND"] = "eager"
+def _fresh_process(env: dict) -> dict:
+    """The seconds :data:`_COST_SCRIPT` reports from a fresh Python process with ``env``."""
     proc = subprocess.run([sys.executable, "-c", _COST_SCRIPT], env=env, capture_output=True, text=True, check=True)
-    out["eager"] = json.loads(proc.stdout.strip().splitlines()[-1])
-    with tempfile.TemporaryDirectory() as cache:  # native: an empty kernel cache (the build), then a filled one
-        env = {**env, "MIXACT_FAST_BACKEND": "native", "MIXACT_CACHE_DIR": cache}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compile_cost() -> dict:
+    """First-step seconds of adact (train, then eval) and mix in fresh processes, per backend.
+
+    The compile backend runs twice on one empty inductor cache folder: "cold" is a fresh machine (gcc
+    compiles every kernel), "warm" a later process on the same machine; the native backend likewise on an
+    empty kernel cache (it builds once), then a filled one; eager once.
+    """
+    out = {}
+    base = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**base, "TORCHINDUCTOR_CACHE_DIR": cache, "MIXACT_FAST_BACKEND": "compile"}
+        for state in ("cold", "warm"):
+            out[state] = _fresh_process(env)
+    out["eager"] = _fresh_process({**base, "MIXACT_FAST_BACKEND": "eager"})
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**base, "MIXACT_FAST_BACKEND": "native", "MIXACT_CACHE_DIR": cache}
         for state in ("native_fill", "native_warm"):
-            proc = subprocess.run([sys.executable, "-c", _COST_SCRIPT], env=env, capture_output=True, text=True,
-                                  check=True)
-            out[state] = json.loads(proc.stdout.strip().splitlines()[-1])
+            out[state] = _fresh_process(env)
     return out
 
 
@@ -225,7 +175,8 @@ def markdown(result: dict) -> str:
                      + (f", whole measurement repeated {repeats}× (median, and min–max over repeats)" if repeats > 1
                         else "") + "; "
                      f"ReLU forward+backward = {run['relu_ms']:.2f} ms, "
-                     f"saves {run['relu_saved_per_input_byte']:.2f} B/B.")
+                     f"saves {run['relu_saved_per_input_byte']:.2f} B/B."
+                     + (f" {machine.load_sentence(run)}" if run.get("load") else ""))
         lines.append("")
         fast_rows = [r for r in run["rows"] if r["impl"] == "fast"]
         backends = [b for b in ("native", "eager", "compile") if any(r["backend"] == b for r in fast_rows)]
@@ -280,7 +231,8 @@ def _merged_notes(run: dict) -> list[str]:
                      f"each ratio is to that run's own ReLU ({m['relu_ms']:.2f} ms)"
                      + (f"; its `compile` backend compiled for {sum(m['compile_seconds'].values()):.1f} s — "
                         + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(m["compile_seconds"].items()))
-                        if m.get("compile_seconds") else "") + ".")
+                        if m.get("compile_seconds") else "") + "."
+                     + (f" {machine.load_sentence(m)}" if m.get("load") else ""))
         lines.append("")
     return lines
 
@@ -291,24 +243,11 @@ def merge_into(old: dict, new: dict, names: list[str]) -> dict:
     Ratios stay within-run: a merged row is a ratio to the ReLU of the run it was measured in, recorded
     under the run's ``merged`` list (the README says so under the table).
     """
-    out = dict(old, runs=[])
-    for run in old["runs"]:
-        match = next((r for r in new["runs"] if (r["device"], r["dtype"], r["shape"]) ==
-                      (run["device"], run["dtype"], run["shape"])), None)
-        if match is None:
-            out["runs"].append(run)
-            continue
-        rows = [r for r in run["rows"] if r["activation"] not in names]
-        rows += [dict(r, relu_ms=match["relu_ms"]) for r in match["rows"] if r["activation"] in names]
-        merged = [m for m in run.get("merged", []) if not set(m["names"]) <= set(names)]
-        merged.append({"names": list(names), "date": new["date"], "relu_ms": match["relu_ms"],
-                       "rounds": match["rounds"], "repeats": match.get("repeats", 1), "threads": match["threads"]})
-        merged[-1]["compile_seconds"] = match.get("compile_seconds", {})
-        out["runs"].append(dict(run, rows=rows, merged=merged))
-    for key in ("reduction_error",):
-        if key in new:
-            out[key] = new[key]
-    return out
+    return timing.merge_into(old, new, names, match=("device", "dtype", "shape"),
+                             row_extra=lambda run, row: {"relu_ms": run["relu_ms"]},
+                             note_extra=lambda run: {"relu_ms": run["relu_ms"],
+                                                     "compile_seconds": run.get("compile_seconds", {})},
+                             carry=("reduction_error",))
 
 
 def reduction_error_table() -> dict:
@@ -345,23 +284,12 @@ def _ratio(row: dict) -> str:
 
 def merge_repeats(runs: list[dict]) -> dict:
     """One run from several repeats of the same measurement: median ratio per row, with its min and max."""
-    merged = dict(runs[0], repeats=len(runs), relu_ms=statistics.median(r["relu_ms"] for r in runs))
-    rows = []
-    for i, row in enumerate(runs[0]["rows"]):
-        ratios = [r["rows"][i]["ratio_to_relu"] for r in runs]
-        rows.append(dict(row, ratio_to_relu=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios),
-                         ratios=ratios, ms=statistics.median(r["rows"][i]["ms"] for r in runs)))
-    merged["rows"] = rows
-    return merged
+    return timing.merge_repeats(runs, "ratio_to_relu", "ratio_min", "ratio_max", medians=("ms",),
+                                minima=("ms_min",), run_medians=("relu_ms",), run_minima=("relu_ms_min",))
 
 
-def update_readme(key: str, text: str, readme: Path = README) -> None:
-    """Replace the block between ``<!-- {key} -->`` and ``<!-- /{key} -->`` in the README."""
-    body = readme.read_text()
-    pattern = re.compile(rf"(<!-- {re.escape(key)} -->\n).*?(<!-- /{re.escape(key)} -->)", re.S)
-    if not pattern.search(body):
-        raise SystemExit(f"{readme} has no <!-- {key} --> … <!-- /{key} --> block to fill")
-    readme.write_text(pattern.sub(lambda m: m.group(1) + text.rstrip() + "\n" + m.group(2), body))
+def update_readme(key: str, text: str) -> None:
+    timing.update_block(README, key, text)
 
 
 def readme_from_json() -> None:
@@ -395,6 +323,8 @@ def main(argv=None) -> None:
                         help="repeat the whole measurement; report the median ratio and its range (default 1)")
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help="folder for activations-<device>[-t<threads>].json")
+    parser.add_argument("--hold-freed-memory", action="store_true",
+                        help="restart with GLIBC_TUNABLES set so that glibc keeps freed buffers (recorded in the JSON)")
     parser.add_argument("--update-readme", action="store_true", help="only rebuild README tables from the JSON")
     parser.add_argument("--merge", action="store_true",
                         help="keep the JSON's other activations: replace only the rows of --names (needs --names)")
@@ -405,10 +335,12 @@ def main(argv=None) -> None:
         return readme_from_json()
     if args.merge and not args.names:
         parser.error("--merge replaces the rows of the activations given with --names; give --names")
+    if args.hold_freed_memory:  # glibc reads its tunables at start only
+        machine.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
     torch.set_num_threads(args.threads)
     names = available_activations() if args.names is None else args.names
-    devices = devices_for(args.device)
-    for dev in devices:
+    cache_state = machine.inductor_cache_state()  # before this process compiles anything
+    for dev in timing.devices_for(args.device):
         device = torch.device(dev)
         if dev == "cpu":
             plan = [(torch.float32, tuple(args.shape))]
@@ -417,11 +349,12 @@ def main(argv=None) -> None:
         if args.quick:
             plan = [(dt, (8, 16, 16, 16)) for dt, _ in plan[:1]]
         rounds = args.rounds or (5 if args.quick else 30 if dev == "cpu" else 50)
-        result = result_header()
+        result = machine.result_header()
         for dtype, shape in plan:
             if not names:  # --names with no names: only the extra measurements below
                 break
-            repeats = [bench_device(device, dtype, shape, rounds, names, args.compile) for _ in range(args.repeats)]
+            repeats = [bench_device(device, dtype, shape, rounds, names, args.compile, cache_state)
+                       for _ in range(args.repeats)]
             result["runs"].append(merge_repeats(repeats))
         if args.compile_cost and dev == "cpu":
             result["compile_cost"] = compile_cost()
@@ -434,7 +367,8 @@ def main(argv=None) -> None:
         existing = args.out / f"{name}.json"
         if (args.merge or not names) and existing.exists():
             result = merge_into(json.loads(existing.read_text()), result, names)
-        write_result(result, args.out, RESULTS, name, args.quick)
+        result["loaded"] = machine.result_loaded(result)
+        timing.write_result(result, args.out, RESULTS, name, args.quick)
 
 
 if __name__ == "__main__":

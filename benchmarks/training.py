@@ -8,35 +8,29 @@
     python benchmarks/training.py --names pau --merge   # time only these (with the ReLU twins); replace their rows
 
 A step is a full training step on an in-memory random batch (batch 64):
-forward, cross-entropy, backward, AdamW update. Each round times one step of
-every (net, activation, implementation) in a shuffled order, after one untimed
-step; images/s is the batch over the median step time. Peak memory
-(``torch.cuda.max_memory_allocated``) is recorded on CUDA.
+forward, cross-entropy, backward, AdamW update. Timing is ``mixact_lib.studies.timing``'s
+harness: each round times one step of every (net, activation, implementation) in a shuffled
+order, each right after one untimed step; images/s is the batch over the median step time (the
+minimum is recorded too), and each run records how many cores other processes held meanwhile
+(``loaded`` over 0.25). Peak memory (``torch.cuda.max_memory_allocated``) is recorded on CUDA.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from mixact_lib.activations import fast_core, fast_native, has_fast, use_reference
+from mixact_lib.models import build_model
+from mixact_lib.studies import machine, timing
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from activations import CACHE_STATE, update_readme  # noqa: E402  (benchmarks/activations.py)
-from common import devices_for, result_header, write_result  # noqa: E402  (benchmarks/common.py)
-
-from mixact_lib.activations import fast_core, fast_native, has_fast  # noqa: E402
-from mixact_lib.models import build_model  # noqa: E402
-
 RESULTS = ROOT / "results" / "bench"
+README = Path(__file__).resolve().parent / "README.md"
 #: (net, its paper's learnable activation(s)); every net is also timed with ReLU, its twin
 NETS = {
     "paper_c_convnet": ["adact", "pau", "kat_rational", "acon_c"],  # issue 19's three: every width divides by 8
@@ -61,8 +55,6 @@ def configs(nets, with_compile):
 
 def make_step(net, activation, impl, device, batch, image_size, in_channels, num_classes):
     torch.manual_seed(0)
-    from mixact_lib.activations import use_reference
-
     with use_reference(impl == "reference"):
         model = build_model(net, num_classes=num_classes, in_channels=in_channels, activation=activation,
                             image_size=image_size).to(device)
@@ -79,56 +71,41 @@ def make_step(net, activation, impl, device, batch, image_size, in_channels, num
     return step
 
 
-def bench_device(device, rounds, nets, with_compile, batch=64):
+def bench_device(device, rounds, nets, with_compile, batch=64, cache_state="?"):
     steps, first_call, peak = {}, {}, {}
-    for key in configs(nets, with_compile):
-        net, act, impl, backend = key
-        fast_core.set_fast_backend(backend)
-        step = make_step(net, act, impl, device, batch, (28, 28), 1, 10)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats(device)
-        start = time.perf_counter()
-        step()
-        _sync(device)
-        first_call[key] = time.perf_counter() - start
-        if device.type == "cuda":
-            step()
-            _sync(device)
-            peak[key] = torch.cuda.max_memory_allocated(device)
-        steps[key] = step
-    times = {key: [] for key in steps}
-    order = list(steps)
-    for _ in range(rounds):
-        random.shuffle(order)
-        for key in order:
-            fast_core.set_fast_backend(key[3])
-            steps[key]()  # untimed: settle allocations after the previous config
-            _sync(device)
-            start = time.perf_counter()
-            steps[key]()
-            _sync(device)
-            times[key].append(time.perf_counter() - start)
-    fast_core.set_fast_backend("auto")
+    sync = timing.synchronizer(device)
+    try:
+        for key in configs(nets, with_compile):
+            net, act, impl, backend = key
+            fast_core.set_fast_backend(backend)
+            step = make_step(net, act, impl, device, batch, (28, 28), 1, 10)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats(device)
+            first_call[key] = timing.first_call_seconds(step, sync)
+            if device.type == "cuda":
+                step()
+                sync()
+                peak[key] = torch.cuda.max_memory_allocated(device)
+            steps[key] = step
+        timings = timing.time_rounds(steps, rounds, sync=sync, before=lambda key: fast_core.set_fast_backend(key[3]))
+    finally:
+        fast_core.set_fast_backend("auto")
     rows = []
     for key in steps:
         net, act, impl, backend = key
-        ms = statistics.median(times[key]) * 1e3
-        rows.append({"net": net, "activation": act, "impl": impl, "backend": backend, "step_ms": ms,
-                     "images_per_s": batch / ms * 1e3, "first_step_s": first_call[key],
-                     "peak_memory_mb": peak[key] / 2**20 if key in peak else None})
-    for row in rows:
-        twin = next(r for r in rows if r["net"] == row["net"] and r["activation"] == "relu")
-        row["throughput_vs_relu"] = row["images_per_s"] / twin["images_per_s"]
-        if row["peak_memory_mb"] is not None:
-            row["memory_vs_relu"] = row["peak_memory_mb"] / twin["peak_memory_mb"]
+        twin = (net, "relu", "reference", "eager")
+        s = timings.summary(key, twin)
+        row = {"net": net, "activation": act, "impl": impl, "backend": backend, "step_ms": s["ms"],
+               "step_ms_min": s["ms_min"], "images_per_s": batch / s["ms"] * 1e3, "first_step_s": first_call[key],
+               "peak_memory_mb": peak[key] / 2**20 if key in peak else None,
+               "throughput_vs_relu": 1 / s["ratio"]}  # images/s over the twin's: the inverse of the time ratio
+        if key in peak:
+            row["memory_vs_relu"] = peak[key] / peak[twin]
+        rows.append(row)
     return {"device": str(device), "batch": batch, "rounds": rounds, "threads": torch.get_num_threads(),
-            "compile_seconds": dict(fast_core.compile_seconds), "inductor_cache": CACHE_STATE, "rows": rows}
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+            "compile_seconds": dict(fast_core.compile_seconds), "inductor_cache": cache_state,
+            "load": timings.load, "loaded": timings.load["loaded"], "rows": rows}
 
 
 def markdown(result: dict) -> str:
@@ -139,7 +116,8 @@ def markdown(result: dict) -> str:
         lines.append(f"**{run['device']}**, batch {run['batch']}, {run['threads']} thread(s), "
                      f"median of {run['rounds']} rounds"
                      + (f", whole measurement repeated {repeats}× (× ReLU twin: median, and min–max over repeats)"
-                        if repeats > 1 else "") + ".")
+                        if repeats > 1 else "") + "."
+                     + (f" {machine.load_sentence(run)}" if run.get("load") else ""))
         lines.append("")
         head = "| net | activation | impl | step ms | images/s | × ReLU twin |"
         lines.append(head + (" peak MB | memory × ReLU |" if cuda else ""))
@@ -156,7 +134,8 @@ def markdown(result: dict) -> str:
             lines.append("")
             lines.append(f"Rows of {', '.join(m['names'])}: measured later ({m['date']}), in a run of their own with "
                          f"{m['threads']} thread(s), median of {m['rounds']} rounds, repeated {m['repeats']}×; "
-                         f"× ReLU twin is to that run's own twin step ({twins}).")
+                         f"× ReLU twin is to that run's own twin step ({twins})."
+                         + (f" {machine.load_sentence(m)}" if m.get("load") else ""))
         if run.get("compile_seconds"):
             lines.append("")
             lines.append(f"Compile time of the `compile` backend in this process ({run.get('inductor_cache', '?')} "
@@ -172,39 +151,26 @@ def _span(row: dict, key: str) -> str:
     return text + (f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi is not None and hi > lo else "")
 
 
+def _twins(run: dict) -> dict:
+    """Each net's ReLU twin step time (ms) in a run."""
+    return {r["net"]: r["step_ms"] for r in run["rows"] if r["activation"] == "relu"}
+
+
+def _after_its_net(rows: list[dict], row: dict) -> int:
+    return max(i for i, old in enumerate(rows) if old["net"] == row["net"]) + 1
+
+
 def merge_into(old: dict, new: dict, names: list[str]) -> dict:
     """``old`` with the rows of ``names`` replaced by ``new``'s; each keeps its ratio to its own run's ReLU twin."""
-    out = dict(old, runs=[])
-    for run in old["runs"]:
-        match = next((r for r in new["runs"] if r["device"] == run["device"]), None)
-        if match is None:
-            out["runs"].append(run)
-            continue
-        twins = {r["net"]: r["step_ms"] for r in match["rows"] if r["activation"] == "relu"}
-        rows = [r for r in run["rows"] if r["activation"] not in names]
-        for r in match["rows"]:
-            if r["activation"] in names:
-                at = max(i for i, old_row in enumerate(rows) if old_row["net"] == r["net"]) + 1  # after its net's rows
-                rows.insert(at, dict(r, twin_step_ms=twins[r["net"]]))
-        merged = [m for m in run.get("merged", []) if not set(m["names"]) <= set(names)]
-        merged.append({"names": list(names), "date": new["date"], "twin_step_ms": twins, "rounds": match["rounds"],
-                       "repeats": match.get("repeats", 1), "threads": match["threads"]})
-        out["runs"].append(dict(run, rows=rows, merged=merged))
-    return out
+    return timing.merge_into(old, new, names, match=("device",),
+                             row_extra=lambda run, row: {"twin_step_ms": _twins(run)[row["net"]]},
+                             note_extra=lambda run: {"twin_step_ms": _twins(run)}, place=_after_its_net)
 
 
 def merge_repeats(runs: list[dict]) -> dict:
     """One run from several repeats: median throughput ratio per row, with its min and max."""
-    merged = dict(runs[0], repeats=len(runs))
-    rows = []
-    for i, row in enumerate(runs[0]["rows"]):
-        ratios = [r["rows"][i]["throughput_vs_relu"] for r in runs]
-        rows.append(dict(row, throughput_vs_relu=statistics.median(ratios), throughput_vs_relu_min=min(ratios),
-                         throughput_vs_relu_max=max(ratios), ratios=ratios,
-                         step_ms=statistics.median(r["rows"][i]["step_ms"] for r in runs),
-                         images_per_s=statistics.median(r["rows"][i]["images_per_s"] for r in runs)))
-    merged["rows"] = rows
-    return merged
+    return timing.merge_repeats(runs, "throughput_vs_relu", "throughput_vs_relu_min", "throughput_vs_relu_max",
+                                medians=("step_ms", "images_per_s"), minima=("step_ms_min",))
 
 
 #: the issue's targets on the CPU default path: (label, file, selector, threshold, "max" or "min")
@@ -272,6 +238,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=1,
                         help="repeat the whole measurement; report the median ratio and its range (default 1)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for training-<device>[-t<threads>].json")
+    parser.add_argument("--hold-freed-memory", action="store_true",
+                        help="restart with GLIBC_TUNABLES set so that glibc keeps freed buffers (recorded in the JSON)")
     parser.add_argument("--update-readme", action="store_true", help="only rebuild README tables from the JSON")
     parser.add_argument("--names", nargs="+", default=None,
                         help="time only these activations (with each net's ReLU twin); default: every one in NETS")
@@ -284,27 +252,31 @@ def main(argv=None) -> None:
     nets = {net: acts for net, acts in nets.items() if acts}
     if args.update_readme:
         for path in sorted(RESULTS.glob("training-*.json")):
-            update_readme(path.stem, markdown(json.loads(path.read_text())))
+            timing.update_block(README, path.stem, markdown(json.loads(path.read_text())))
             print(f"updated README block {path.stem} from {path.relative_to(ROOT)}")
         acts, train = RESULTS / "activations-cpu.json", RESULTS / "training-cpu.json"
         if acts.exists() and train.exists():
-            update_readme("targets-cpu", targets_markdown(json.loads(acts.read_text()), json.loads(train.read_text())))
+            timing.update_block(README, "targets-cpu",
+                                targets_markdown(json.loads(acts.read_text()), json.loads(train.read_text())))
             print("updated README block targets-cpu")
         return
+    if args.hold_freed_memory:  # glibc reads its tunables at start only
+        machine.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
     torch.set_num_threads(args.threads)
-    devices = devices_for(args.device)
-    for dev in devices:
+    cache_state = machine.inductor_cache_state()  # before this process compiles anything
+    for dev in timing.devices_for(args.device):
         device = torch.device(dev)
         rounds = args.rounds or (2 if args.quick else 15 if dev == "cpu" else 30)
-        result = result_header()
-        result["runs"].append(merge_repeats([bench_device(device, rounds, nets, args.compile)
+        result = machine.result_header()
+        result["runs"].append(merge_repeats([bench_device(device, rounds, nets, args.compile, cache_state=cache_state)
                                              for _ in range(args.repeats)]))
         print(markdown(result))
         suffix = f"-t{args.threads}" if dev == "cpu" and args.threads != 1 else ""
         name = f"training-{dev}{suffix}"
         if args.merge and (args.out / f"{name}.json").exists():
             result = merge_into(json.loads((args.out / f"{name}.json").read_text()), result, args.names)
-        write_result(result, args.out, RESULTS, name, args.quick)
+        result["loaded"] = machine.result_loaded(result)
+        timing.write_result(result, args.out, RESULTS, name, args.quick)
 
 
 if __name__ == "__main__":

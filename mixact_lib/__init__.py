@@ -12,15 +12,17 @@ from ._version import __version__  # noqa: E402
 
 from .activations import available_activations, make_activation, swap_activations  # noqa: E402
 from .data import available_datasets, load_dataset, synthetic_dataset  # noqa: E402
-from .experiments import RunConfig, paper_config, run  # noqa: E402
-from .parameters import ParameterError, chapter_parameters, results_folder  # noqa: E402
+from .runs.config import RunConfig, paper_config  # noqa: E402
+from .runs.runner import run  # noqa: E402
+from .report.parameters import ParameterError, chapter_parameters, results_folder  # noqa: E402
 from .models import available_models, build_model, count_parameters, optimized_from  # noqa: E402
-from .results import (collect_summaries, load_histories, mean_sd_table, mixture_weights,  # noqa: E402
-                      paired_differences, phase_accuracy, rebuild_activations, weight_trajectories)
-from .reproduction import paper_values, reproduction_table  # noqa: E402
-from .analysis_plan import claims_table, paper_a_claims  # noqa: E402
-from .sweep import SweepFailed, run_study, sweep  # noqa: E402
-from .tables import mean_sd, show_table  # noqa: E402
+from .runs.folders import collect_summaries, load_histories
+from .analysis.results import (mean_sd_table, mixture_weights, paired_differences, phase_accuracy,
+                               rebuild_activations, weight_trajectories)
+from .analysis.reproduction import paper_values, reproduction_table  # noqa: E402
+from .analysis.analysis_plan import claims_table, paper_a_claims  # noqa: E402
+from .runs.grid import SweepFailed, run_study, sweep  # noqa: E402
+from .report.tables import mean_sd, show_table  # noqa: E402
 from .training import Phase, train  # noqa: E402
 
 __all__ = [

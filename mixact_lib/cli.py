@@ -1,10 +1,10 @@
 """Command line: ``python -m mixact_lib run --paper c --dataset fmnist --activation adact``.
 
-Paper defaults are filled in (see ``mixact_lib.experiments.PAPER_DEFAULTS``);
+Paper defaults are filled in (see ``mixact_lib.runs.config.PAPER_DEFAULTS``);
 every flag overrides one of them. Errors in the input print one line and
 exit with status 2; the results folder is the last line printed on success.
 A sweep in which some runs failed prints each failed folder with its error's last lines
-and exits with status 1 (the other runs finish; see ``mixact_lib.executors``).
+and exits with status 1 (the other runs finish; see ``mixact_lib.runs.executors``).
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import torch
 
 from .activations import available_activations
 from .data import DatasetNotFoundError, available_datasets
-from .experiments import PAPERS, paper_config, run
-from .executors import EXECUTORS
-from .cells import grid_status
-from .sweep import SweepFailed, cluster_options, grid_configs, load_grid, sweep
+from .runs.config import PAPERS, paper_config
+from .runs.runner import run
+from .runs.executors import EXECUTORS
+from .runs.cells import grid_status
+from .runs.grid import SweepFailed, cluster_options, grid_configs, load_grid, sweep
 from .models import available_models
 from .training import OPTIMIZERS, TrainingDivergedError
 

@@ -375,7 +375,7 @@ def test_swap_activations_on_resnet18():
 
 
 def test_paper_b_authors_baseline_settings_build_the_authors_functions():
-    from mixact_lib.experiments import PAPER_B_AUTHORS_ACTIVATION_KWARGS as authors
+    from mixact_lib.runs.config import PAPER_B_AUTHORS_ACTIVATION_KWARGS as authors
 
     z = torch.tensor([-2.0, -0.5, 0.0, 1.5])
     assert torch.allclose(make_activation("lrelu", **authors["lrelu"])(z), torch.tensor([-0.4, -0.1, 0.0, 1.5]))

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mixact_lib import adact_shapes, make_activation
+from mixact_lib import make_activation
+from mixact_lib.studies import adact_shapes
 from mixact_lib.activations.mixture import ADACT_MEMBERS
 
 STUDY = Path(__file__).resolve().parents[1] / "results" / "paper_c" / "fmnist"
@@ -104,7 +105,7 @@ def test_shape_figure_has_one_panel_per_layer_and_the_reference_dashed():
     import pandas as pd
 
     matplotlib.use("Agg")
-    from mixact_lib import plots
+    from mixact_lib.report import plots
 
     x = np.linspace(-4, 3, 8)
     curves = pd.DataFrame([{"layer": f"layer {k}", "seed": s, "x": v, "y": max(v, -0.1 * k * v)}

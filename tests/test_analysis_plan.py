@@ -14,7 +14,7 @@ from scipy import stats as st
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from mixact_lib import analysis_plan, stats
+from mixact_lib.analysis import analysis_plan, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "results" / "analysis_plan.yaml"
@@ -191,7 +191,7 @@ def test_the_precision_rule_extends_the_primary_family_when_the_interval_is_wide
     relu = 0.92 + rng.normal(0, 0.001, 4)
     narrow = {"relu": relu, "adact": relu + 0.002 + rng.normal(0, 0.0002, 4)}
     wide = {"relu": relu, "adact": relu + 0.002 + rng.normal(0, 0.004, 4)}
-    from mixact_lib.results import collect_summaries
+    from mixact_lib.runs.folders import collect_summaries
     for accs, expected in ((narrow, 4), (wide, 6)):
         shutil.rmtree(tmp_path / "paper_c", ignore_errors=True)
         _paper_c(tmp_path, {k: list(v) for k, v in accs.items()})
@@ -243,7 +243,7 @@ def test_paper_a_family_reads_softmax_first_and_the_other_readings_as_sensitivit
 def test_the_book_states_what_the_data_rule_out_and_whether_the_paper_value_is_among_it():
     from types import SimpleNamespace
 
-    from mixact_lib import plan_tables
+    from mixact_lib.report import plan_tables
     row = SimpleNamespace(claim="layer 1 prefers ReLU", kind="one_sample", direction=">", metric="p_relu − 1/3",
                           mean_diff=-0.017, ci_low=-0.080, ci_high=0.046, bound_low=-0.065, bound_high=0.031,
                           adjustment="holm", p_adjusted=0.49, n_seeds=5, n_planned=5, verdict="inconclusive",
@@ -266,7 +266,7 @@ def test_chapter_claims_use_the_primary_kinds_and_margins_on_any_runs(tmp_path):
     relu = 0.92 + rng.normal(0, 0.001, 4)
     accs = {"relu": relu, "adact": relu + 0.004, "optimized": relu + 0.004 + rng.normal(0, 0.0005, 4)}
     _paper_c(tmp_path, {k: list(v) for k, v in accs.items()})
-    from mixact_lib.results import collect_summaries
+    from mixact_lib.runs.folders import collect_summaries
     claims = analysis_plan.chapter_claims(collect_summaries(tmp_path), ("best_test_acc",), "quick runs")
     assert list(claims.kind) == ["superiority", "non_inferiority", "superiority"]
     assert set(claims.family) == {"quick runs"} and (claims.n_seeds == claims.n_planned).all()
@@ -293,7 +293,7 @@ def test_paper_a_claims_per_cycle_two_learning_rate(tmp_path):
 
 def test_pairing_correlation_by_hand_and_with_too_few_seeds(tmp_path):
     _paper_c(tmp_path, {"relu": [0.90, 0.91, 0.92, 0.93], "adact": [0.95, 0.96, 0.97, 0.98]})
-    from mixact_lib.results import collect_summaries
+    from mixact_lib.runs.folders import collect_summaries
     runs = collect_summaries(tmp_path)
     r, n = analysis_plan.pairing_correlation(runs, "adact", "relu", "best_test_acc")
     assert (round(r, 12), n) == (1.0, 4)  # moving together: pairing removes all of the spread
@@ -304,7 +304,7 @@ def test_pairing_correlation_by_hand_and_with_too_few_seeds(tmp_path):
 
 
 def test_counts_phrase_names_pending_claims_only_when_there_are_some():
-    from mixact_lib import plan_tables
+    from mixact_lib.report import plan_tables
     claims = pd.DataFrame({"verdict": ["replicates", "inconclusive", "inconclusive", "pending"]})
     assert plan_tables.counts_phrase(claims) == ("1 replicates, 0 do not, 2 are inconclusive and 1 is pending "
                                                  "(seeds still running)")

@@ -12,7 +12,7 @@ from torch import nn
 
 import mixact_lib as mx
 from mixact_lib.activations import activation_parameters
-from mixact_lib.sweep import configure, expand
+from mixact_lib.runs.layout import configure, expand
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST = Path("/usr/share/datasets/fashion-mnist")

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mixact_lib.cells import cell_state
-from mixact_lib.locks import CLAIM, hold, is_expired, read_claim, release, try_claim
+from mixact_lib.runs.cells import cell_state
+from mixact_lib.runs.locks import CLAIM, hold, is_expired, read_claim, release, try_claim
 from mixact_lib.cli import main
-from mixact_lib.sweep import SweepFailed, grid_configs, load_grid, sweep
+from mixact_lib.runs.grid import SweepFailed, grid_configs, load_grid, sweep
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 needs_fmnist = pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST not installed")

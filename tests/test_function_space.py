@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mixact_lib import function_space as fs
+from mixact_lib.studies import function_space as fs
 
 
 @pytest.fixture(scope="module")

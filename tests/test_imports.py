@@ -151,15 +151,13 @@ def test_old_data_paths_are_gone():
 #: ARCHITECTURE.md's stages, in the order the data flows; a module may import its own stage or earlier ones
 STAGES = {
     "core": ("activations", "data", "models", "training", "_version"),
-    "runs": ("experiments", "sweep", "executors", "cells", "locks", "cli", "__main__"),
-    "analysis": ("results", "stats", "reproduction", "analysis_plan", "rank_tests"),
-    "studies": ("function_space", "simplex", "slopes", "adact_shapes", "step_cost"),
-    "report": ("tables", "verdict_tables", "plan_tables", "plots", "parameters"),
+    "runs": ("runs", "cli", "__main__"),
+    "analysis": ("analysis",),
+    "studies": ("studies",),
+    "report": ("report",),
 }
-#: the back-imports that exist today, each with its reason; issue 30 removes them, and no new one may appear
-KNOWN_BACK_IMPORTS = {
-    ("mixact_lib.sweep", "mixact_lib.results"): "sweep returns its finished runs as a table (collect_summaries)",
-}
+#: back-imports allowed, each with its reason; none today (issue 30 removed the last), and no new one may appear
+KNOWN_BACK_IMPORTS: dict[tuple[str, str], str] = {}
 
 
 def stage_of(module: str) -> int | None:
@@ -195,5 +193,27 @@ def test_stages_import_only_earlier_stages():
 
 def test_a_back_import_is_caught():
     """The control: a core module importing the report stage is flagged; the same import the other way is not."""
-    graph = {"mixact_lib.training.loop": {"mixact_lib.tables"}, "mixact_lib.tables": {"mixact_lib.stats"}}
-    assert back_imports(graph) == {("mixact_lib.training.loop", "mixact_lib.tables")}
+    graph = {"mixact_lib.training.loop": {"mixact_lib.report.tables"},
+             "mixact_lib.report.tables": {"mixact_lib.analysis.stats"}}
+    assert back_imports(graph) == {("mixact_lib.training.loop", "mixact_lib.report.tables")}
+
+
+def test_a_deliberate_back_import_in_a_copy_of_the_package_is_caught(tmp_path):
+    """The control on the real tree: one added line in a copy of mixact_lib (runs importing the report stage)."""
+    import shutil
+    copy = tmp_path / "mixact_lib"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "native"))
+    assert not back_imports(import_graph(copy)) - set(KNOWN_BACK_IMPORTS)
+    grid = copy / "runs" / "grid.py"
+    grid.write_text(grid.read_text() + "\n\ndef _table():\n    from ..report.tables import mean_sd\n")
+    assert back_imports(import_graph(copy)) - set(KNOWN_BACK_IMPORTS) == {("mixact_lib.runs.grid", "mixact_lib.report.tables")}
+
+
+#: what may sit at the top of mixact_lib/ (issue 30): the package, its command line and version; the rest in stages
+TOP_LEVEL_MODULES = {"__init__.py", "__main__.py", "cli.py", "_version.py"}
+
+
+def test_top_level_holds_only_the_entry_points():
+    found = {p.name for p in PACKAGE_DIR.glob("*.py")}
+    assert found <= TOP_LEVEL_MODULES, (f"modules at mixact_lib/'s top level: {sorted(found - TOP_LEVEL_MODULES)}; "
+                                        "put each in the stage it belongs to (ARCHITECTURE.md)")

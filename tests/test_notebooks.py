@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mixact_lib.parameters import parse_parameter
+from mixact_lib.report.parameters import parse_parameter
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -141,3 +141,40 @@ def test_setup_cell_converts_parameters_and_derives_the_results_folder(nb):
     setup = source([c for c in cells(nb) if c["cell_type"] == "code"][1])
     assert "mx.chapter_parameters(globals())" in setup, f"{nb.name}: parameters given as text are not converted"
     assert "mx.results_folder(params" in setup, f"{nb.name}: results folder not derived from the parameters"
+
+
+#: issue 30: notebooks hold prose, parameters and calls; what a chapter prints comes from report/chapters/
+MAX_CODE_LINES = 700
+MAX_LONG_CELLS = 5
+LONG_CELL = 15
+
+
+def code_budget(notebooks: list[Path]) -> tuple[int, list[str]]:
+    """Code lines across ``notebooks`` (parameters cells aside) and the cells over :data:`LONG_CELL` lines."""
+    total, long_cells = 0, []
+    for nb in notebooks:
+        for cell in cells(nb):
+            if cell["cell_type"] != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
+                continue
+            n = len(source(cell).splitlines())
+            total += n
+            if n > LONG_CELL:
+                long_cells.append(f"{nb.name}:{cell.get('id')} ({n} lines)")
+    return total, long_cells
+
+
+def test_notebooks_are_thin():
+    total, long_cells = code_budget(NOTEBOOKS)
+    assert total <= MAX_CODE_LINES, (f"the notebooks hold {total} code lines (at most {MAX_CODE_LINES}): move the "
+                                     "assembly of tables and sentences into mixact_lib/report/chapters/<notebook>.py")
+    assert len(long_cells) <= MAX_LONG_CELLS, f"cells over {LONG_CELL} lines: {long_cells}"
+
+
+def test_the_budget_counts_a_long_cell(tmp_path):
+    """The control: a notebook with one 20-line cell and a long parameters cell counts 20 lines and one long cell."""
+    nb = tmp_path / "x.ipynb"
+    nb.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "source": ["a = 1\n"] * 30},
+        {"cell_type": "code", "id": "c", "metadata": {}, "source": ["print(1)\n"] * 20},
+        {"cell_type": "markdown", "id": "m", "metadata": {}, "source": ["text\n"] * 40}]}))
+    assert code_budget([nb]) == (20, ["x.ipynb:c (20 lines)"])

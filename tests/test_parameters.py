@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mixact_lib.parameters import (ParameterError, chapter_parameters, parameters_key, parse_parameter,
+from mixact_lib.report.parameters import (ParameterError, chapter_parameters, parameters_key, parse_parameter,
                                    results_folder)
 
 ROOT = Path(__file__).resolve().parents[1]

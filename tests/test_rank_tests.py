@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from mixact_lib import plots, rank_tests, stats
+from mixact_lib.report import plots
+from mixact_lib.analysis import rank_tests, stats
 
 
 def _table(values: dict[str, list[float]]) -> pd.DataFrame:
@@ -47,3 +48,12 @@ def test_pairs_against_a_baseline_are_holm_corrected():
     assert frame.p_adjusted.to_numpy() == pytest.approx(stats.adjust(frame.p_value, "holm"))
     assert frame.loc["big", "verdict"] == "better" and frame.loc["none", "verdict"] == "inconclusive"
     assert (frame.p_adjusted >= frame.p_value).all()
+
+
+def test_corrected_verdicts_read_a_smaller_is_better_metric_the_other_way():
+    frame = pd.DataFrame({"diff_mean": [-2.0, 2.0, -0.1], "p_value": [0.001, 0.001, 0.6]})
+    higher = rank_tests.corrected_verdicts(frame, "holm")
+    lower = rank_tests.corrected_verdicts(frame, "holm", higher_is_better=False)
+    assert higher.verdict.tolist() == ["worse", "better", "inconclusive"]
+    assert lower.verdict.tolist() == ["better", "worse", "inconclusive"]  # a smaller area is better
+    assert lower.p_adjusted.tolist() == pytest.approx([0.003, 0.003, 0.6])  # Holm: 3 × 0.001, kept monotone

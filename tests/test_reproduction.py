@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 import mixact_lib as mx
-from mixact_lib import reproduction, stats, verdict_tables
-from mixact_lib.reproduction import DOES_NOT, INCONCLUSIVE, REPLICATES, UNTESTABLE
+from mixact_lib.analysis import reproduction, stats
+from mixact_lib.report import verdict_tables
+from mixact_lib.analysis.reproduction import DOES_NOT, INCONCLUSIVE, REPLICATES, UNTESTABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 T_ONE_DF = 12.706204736174698  # t_{1, 0.975}, from tables
@@ -210,7 +211,7 @@ def test_optimized_cost_counts_the_adact_run_it_was_read_from(tmp_path):
     assert (cost.loc["optimized", "epochs"], cost.loc["optimized", "seconds"]) == (30, 420.0)
     assert (cost.loc["optimized", "search_epochs"], cost.loc["optimized", "search_seconds"]) == (15, 300.0)
     plots_dir = tmp_path / "fig"
-    from mixact_lib import plots
+    from mixact_lib.report import plots
     plots.save(plots.plot_accuracy_vs_compute(cost.reset_index()), cost, plots_dir, "cost")
     assert (plots_dir / "cost.png").stat().st_size > 0
 

@@ -62,7 +62,7 @@ def test_weight_trajectories_tidy_per_epoch_site_and_member(tmp_path):
 def test_plot_weight_trajectories_one_panel_per_layer_and_row_with_the_mixture_cycle_shaded():
     import matplotlib
     matplotlib.use("Agg")
-    from mixact_lib import plots
+    from mixact_lib.report import plots
     rows = [{"epoch": e, "trains": "act" if e in (3, 4) else "net", "layer": f"layer {k}", "member": m,
              "p": 1 / 3, "norm": norm}
             for e in range(1, 7) for k in (1, 2, 3) for m in ("relu", "tanh", "sin") for norm in ("softmax", "abs")]

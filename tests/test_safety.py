@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-import mixact_lib.experiments as experiments
+import mixact_lib.runs.runner as runner
 from mixact_lib.data import DatasetNotFoundError, Split, synthetic_dataset
-from mixact_lib.experiments import RunConfig, paper_config, run
+from mixact_lib.runs.config import RunConfig, paper_config
+from mixact_lib.runs.runner import run
 from mixact_lib.models import build_model
-from mixact_lib.sweep import sweep
+from mixact_lib.runs.grid import sweep
 from mixact_lib.training import Phase, TrainingDivergedError, train
 from mixact_lib.training.records import CHECKPOINT, UnsafeCheckpointError, load_checkpoint
 
@@ -167,7 +168,7 @@ def test_divergence_after_a_checkpoint_keeps_the_folder_and_says_how_to_start_ov
         return train(*args, **kwargs, callbacks=[poison])
 
     fresh = synthetic_dataset(num_train=64, num_test=32, num_classes=10, shape=(1, 28, 28), seed=0)
-    monkeypatch.setattr(experiments, "train", train_then_poison)
+    monkeypatch.setattr(runner, "train", train_then_poison)
     out = tmp_path / "run"
     with pytest.raises(TrainingDivergedError) as err:
         run(config(out, epochs=3), data=fresh, progress=False)
@@ -188,16 +189,16 @@ def test_an_interrupt_removes_a_new_folder_but_keeps_a_resumable_one(tmp_path, d
             return train(*args, **kwargs, callbacks=[stop])
         return train_until
 
-    monkeypatch.setattr(experiments, "train", interrupted_after(0))
+    monkeypatch.setattr(runner, "train", interrupted_after(0))
     with pytest.raises(KeyboardInterrupt):
         run(config(tmp_path / "early", epochs=2), data=data, progress=False)
     assert not (tmp_path / "early").exists()
 
-    monkeypatch.setattr(experiments, "train", interrupted_after(1))
+    monkeypatch.setattr(runner, "train", interrupted_after(1))
     with pytest.raises(KeyboardInterrupt):
         run(config(tmp_path / "late", epochs=2), data=data, progress=False)
     assert load_checkpoint(tmp_path / "late")["epochs_done"] == 1
-    monkeypatch.setattr(experiments, "train", train)
+    monkeypatch.setattr(runner, "train", train)
     resumed = run(config(tmp_path / "late", epochs=2), data=data, progress=False)
     assert resumed.summary["epochs"] == 2
 
@@ -228,7 +229,7 @@ def test_a_refused_run_leaves_the_existing_folder_untouched(tmp_path, data):
 
 
 def test_a_failing_sweep_cell_leaves_no_half_folder(tmp_path, data, monkeypatch):
-    sweep_module = importlib.import_module("mixact_lib.sweep")  # mixact_lib.sweep is also the function
+    sweep_module = importlib.import_module("mixact_lib.runs.grid")  # mixact_lib.runs.grid is also the function
 
     monkeypatch.setattr(sweep_module, "load_dataset", lambda *args, **kwargs: data)
     root = tmp_path / "sweep"

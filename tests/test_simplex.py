@@ -1,4 +1,4 @@
-"""mixact_lib.simplex on a tiny paper A net trained here: the learned point, the vertices, the errors."""
+"""mixact_lib.studies.simplex on a tiny paper A net trained here: the learned point, the vertices, the errors."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mixact_lib as mx
-from mixact_lib import simplex
+from mixact_lib.studies import simplex
 from mixact_lib.activations import normalise
 from mixact_lib.data import DatasetNotFoundError
 from mixact_lib.training import evaluate
@@ -109,7 +109,7 @@ def test_errors_say_what_to_do(trained, tmp_path):
 
 
 def test_plot_marks_the_learned_point_and_labels_the_vertices(trained):
-    from mixact_lib import plots
+    from mixact_lib.report import plots
     folder, train = trained
     table, _ = simplex.simplex_loss(folder, 1, train, resolution=3)
     fig = plots.plot_simplex_loss(table, title="layer 1")

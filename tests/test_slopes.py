@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mixact_lib import slopes
+from mixact_lib.analysis import stats
+from mixact_lib.runs.folders import collect_summaries
+from mixact_lib.studies import slopes
 from mixact_lib.data import synthetic_dataset
 from mixact_lib.training import Phase, train
 
@@ -64,7 +66,7 @@ def test_effective_rates_follow_each_epochs_optimiser(tmp_path):
 
 
 def test_effective_rates_agree_with_the_function_space_derivation():
-    from mixact_lib.function_space import Hyper, derived_settings
+    from mixact_lib.studies.function_space import Hyper, derived_settings
     trajectories = pd.DataFrame([{"folder": "r", "epoch": e, "a": 2.5, "layer": "layer 1"} for e in range(1, 6)])
     optimizers = ["sgd", "momentum", "adam", "adagrad", "rmsprop"]
     histories = pd.DataFrame({"folder": "r", "epoch": range(1, 6), "optimizer": optimizers, "lr": 0.01})
@@ -110,13 +112,67 @@ def test_relative_weight_increments_of_a_trained_run(tmp_path):
     assert (r.relative_delta_w > 0).all()
 
 
+def _finished_run(root, activation, seed, delta_w=(1.0, 2.0), final_sites=None):
+    """A finished run that collect_summaries reads: three epochs of ‖ΔW‖ of conv1 and conv2 (weight norms 10 and
+    20) and, in its summary, the final a, b, c, d of ``final_sites``."""
+    folder = root / f"vgg-{activation}-{seed}"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model": "vgg", "activation": activation, "seed": seed,
+                                                    "phases": [{"optimizer": "sgd", "lr": 0.1, "epochs": 3}]}))
+    (folder / "summary.json").write_text(json.dumps({"model": "vgg", "activation": activation, "seed": seed,
+                                                     "activation_params": final_sites or {}}))
+    norms = {"conv1": 10.0, "conv2": 20.0}
+    (folder / "history.json").write_text(json.dumps([{"epoch": e, "delta_w": dict(zip(norms, delta_w)),
+                                                      "weight_norm_initial": norms, "weight_norm": norms}
+                                                     for e in (1, 2, 3)]))
+    return folder
+
+
+def test_delta_w_norms_relative_increments_and_their_early_comparison(tmp_path):
+    from mixact_lib.report.plots import plot_per_layer
+    for seed in range(3):  # layer 1: AReLU's step 1.5 times ReLU's in every seed; layer 2: no difference
+        _finished_run(tmp_path, "relu", seed, delta_w=(1 + 0.1 * seed, 2.0))
+        _finished_run(tmp_path, "arelu", seed, delta_w=(1.5 * (1 + 0.1 * seed), 2.0 + (0.3, -0.2, 0.1)[seed]))
+    runs = collect_summaries(tmp_path)
+    runs.attrs["root"] = tmp_path
+    dw = slopes.delta_w_norms(runs, [1, 2, 7])  # layer 7 does not exist: left out
+    assert set(dw.layer) == {"layer 1 (conv1)", "layer 2 (conv2)"} and len(dw) == 6 * 3 * 2
+    rel = slopes.relative_increments(runs, [1])
+    assert set(rel.layer) == {"layer 1 (conv1)"}
+    assert rel.query("activation == 'relu' and seed == 2").relative_delta_w.tolist() == pytest.approx([0.12] * 3)
+    fig = plot_per_layer(rel, "relative_delta_w", "‖ΔW‖ / ‖W‖", every_epoch=True)
+    assert len(fig.axes) == 1 and list(fig.axes[0].get_xticks()) == [1, 2, 3]
+    ratio, pairs = slopes.early_increments(dw, slopes.relative_increments(runs, [1, 2]), 1)
+    assert ratio.loc["layer 1 (conv1)", "mean"] == pytest.approx(1.5) and len(pairs) == 2
+    assert pairs.set_index("layer").relu_level["layer 1 (conv1)"] == pytest.approx(0.11)  # (0.1 + 0.11 + 0.12) / 3
+    assert pairs.p_adjusted.to_numpy() == pytest.approx(stats.adjust(pairs.p_value, "holm"))  # over the layers
+    assert pairs.verdict.tolist() == ["better", "inconclusive"]  # layer 1: +0.05, +0.055, +0.06
+    assert slopes.early_increments(dw[dw.activation == "relu"], rel, 1)[1].empty  # no AReLU: nothing to compare
+
+
+def test_learned_abcd_reads_every_adaptive_site_and_unmoved_b_d_counts_the_smooth_ones(tmp_path):
+    def sites(a):
+        return {"body.act1": {"a": a, "b": 1.0, "c": 0.0, "d": 0.0},
+                "body.act2": {"a": 1.0, "b": 1.004, "c": 0.0, "d": 0.02}}
+    for seed, last in enumerate((1.5, 0.5)):
+        _finished_run(tmp_path, "arelu", seed, final_sites=sites(last))
+    _finished_run(tmp_path, "atanh", 0, final_sites=sites(1.02))
+    _finished_run(tmp_path, "relu", 0)
+    learned = slopes.learned_abcd(collect_summaries(tmp_path))
+    assert len(learned) == 6 and set(learned.activation) == {"arelu", "atanh"}
+    assert learned.query("activation == 'arelu' and site == 'body.act1'").a.tolist() == [1.5, 0.5]
+    still = slopes.unmoved_b_d(learned)
+    assert still.index.tolist() == [("vgg", "atanh")]  # AReLU's b and d are a second branch: not counted
+    assert still.loc[("vgg", "atanh")].tolist() == [2, 2, 1]  # b 1 and 1.004 within 0.01 of 1; d 0.02 is not
+
+
 def slopes_activation():
     from mixact_lib.activations import make_activation
     return make_activation("arelu")
 
 
 def test_learned_shape_curves_rebuild_the_final_function_beside_the_fixed_one(tmp_path):
-    from mixact_lib import plots
+    from mixact_lib.report import plots
     state = {"act1": _abcd(2.0, 0.5, 0.1, -0.2), "act2": _abcd(0.5, 1.0, 0.0, 0.0)}
     folder = _run_folder(tmp_path / "run", "atanh", state=state)
     curves = plots.learned_shape_curves([folder], lo=-2, hi=2, n=5)
@@ -134,7 +190,7 @@ def test_learned_shape_curves_rebuild_the_final_function_beside_the_fixed_one(tm
 
 
 def test_plots_of_slopes_and_rates_one_panel_per_setting(tmp_path):
-    from mixact_lib import plots
+    from mixact_lib.report import plots
     folders = [_run_folder(tmp_path / o, history=_history([o] * 3, [0.1, 0.01, 0.001], [1.0, 1.2, 1.4]))
                for o in ("sgd", "adam", "adadelta")]
     rates = slopes.effective_rates(slopes.activation_param_trajectories(folders))
@@ -152,7 +208,8 @@ def test_plots_of_slopes_and_rates_one_panel_per_setting(tmp_path):
 
 def test_activation_curves_give_one_curve_per_channel_group():
     import torch
-    from mixact_lib import make_activation, plots
+    from mixact_lib import make_activation
+    from mixact_lib.report import plots
     act = make_activation("kat_rational", groups=4)
     with torch.no_grad():
         act.denominator.mul_(torch.arange(1.0, 5.0)[:, None])  # four different functions (the numerator is shared)
@@ -176,7 +233,7 @@ def test_weight_trace_increments_read_back_every_traced_weight_and_draw_as_fig4(
     from torch import nn
 
     from mixact_lib.activations import make_activation
-    from mixact_lib.plots import plot_weight_trace
+    from mixact_lib.report.plots import plot_weight_trace
 
     data = synthetic_dataset(num_train=128, num_test=32, num_classes=10, shape=(1, 8, 8), seed=0)
     folders = []

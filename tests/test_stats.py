@@ -1,4 +1,4 @@
-"""mixact_lib.stats against hand-worked cases and scipy's own tests."""
+"""mixact_lib.analysis.stats against hand-worked cases and scipy's own tests."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from mixact_lib import stats
+from mixact_lib.analysis import stats
 
 T2 = 4.302652729911275  # t_{2, 0.975}
 T4 = 2.7764451051977987  # t_{4, 0.975}

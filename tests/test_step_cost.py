@@ -1,21 +1,9 @@
-"""step_costs: side-by-side step timing ratios and memory held for backward; pareto_mask."""
+"""step_costs: side-by-side step timing ratios and memory held for backward (harness: test_timing.py); pareto_mask."""
 import pandas as pd
 import pytest
 import torch
 
-from mixact_lib.step_cost import pareto_mask, saved_bytes, step_costs
-
-
-def test_saved_bytes_counts_what_backward_needs():
-    # Linear saves its input (4×8 float32 = 128 B) and its weight (reused, 8×3 float32 = 96 B); a ReLU after
-    # it saves its output (4×3 float32 = 48 B)
-    torch.manual_seed(0)
-    linear = torch.nn.Linear(8, 3)
-    x, y = torch.randn(4, 8), torch.tensor([0, 1, 2, 0])
-    plain = saved_bytes(linear, x, y)
-    with_relu = saved_bytes(torch.nn.Sequential(linear, torch.nn.ReLU()), x, y)
-    assert with_relu - plain == 4 * 3 * 4
-    assert linear.weight.grad is not None
+from mixact_lib.studies.step_cost import pareto_mask, step_costs
 
 
 def test_step_costs_rows_and_reference():
@@ -28,6 +16,9 @@ def test_step_costs_rows_and_reference():
     assert adact.extra_params > 0
     assert (frame.ratio_low <= frame.step_ratio).all() and (frame.step_ratio <= frame.ratio_high).all()
     assert frame.attrs["rounds"] == 2
+    assert (frame.step_ms_min <= frame.step_ms).all() and frame.attrs["relu_ms"] == relu.step_ms
+    assert frame.attrs["loaded"] in (True, False, None) and "other_cores" in frame.attrs["load"]
+    assert "holds_freed_memory" in frame.attrs
     assert torch.get_num_threads() >= 1
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import mixact_lib as mx
-from mixact_lib.tables import decimals_for, format_frame, mean_sd, show_table
+from mixact_lib.report.tables import decimals_for, format_frame, mean_sd, show_table
 
 
 @pytest.mark.parametrize("spread, decimals", [(0.0028, 3), (0.0014, 4), (0.0096, 3), (0.04, 2), (0.15, 2),
@@ -95,13 +95,13 @@ def test_exported_from_the_package():
 
 
 def test_verdict_counts_in_words_agree_with_their_numbers():
-    from mixact_lib.verdict_tables import counts_phrase
+    from mixact_lib.report.verdict_tables import counts_phrase
     assert counts_phrase(0, 1, 8) == "0 replicate, 1 does not and 8 are inconclusive"
     assert counts_phrase(1, 2, 1) == "1 replicates, 2 do not and 1 is inconclusive"
 
 
 def test_verdict_summary_is_one_row_per_verdict_from_the_same_rows():
-    from mixact_lib.verdict_tables import verdict_summary
+    from mixact_lib.report.verdict_tables import verdict_summary
     rows = pd.DataFrame({"verdict": ["does not replicate", "inconclusive", "inconclusive"],
                          "paper_value": [0.95, 0.92, 0.93], "interval_low": [0.90, 0.91, 0.90],
                          "interval_high": [0.93, 0.94, 0.96], "effect": [0.002, 0.001, 0.003],
@@ -114,7 +114,7 @@ def test_verdict_summary_is_one_row_per_verdict_from_the_same_rows():
 
 
 def test_difference_table_has_a_row_per_comparison_with_its_verdict():
-    from mixact_lib.verdict_tables import difference_table
+    from mixact_lib.report.verdict_tables import difference_table
     diffs = pd.DataFrame({"model": ["vgg", "vgg"], "baseline": ["relu", "tanh"], "challenger": ["arelu", "atanh"],
                           "diff_mean": [0.01, -0.002], "ci_low": [0.004, -0.01], "ci_high": [0.016, 0.006],
                           "p_value": [0.0004, 0.5], "wins": [3, 1], "n_seeds": [3, 3]})
@@ -125,7 +125,7 @@ def test_difference_table_has_a_row_per_comparison_with_its_verdict():
 
 
 def test_beside_table5_sets_each_study_beside_the_papers_cell():
-    from mixact_lib.verdict_tables import beside_table5
+    from mixact_lib.report.verdict_tables import beside_table5
 
     runs = pd.DataFrame([{"activation": a, "optimizer": o, "seed": s, "final_test_acc": 0.5 + 0.1 * s + (a == "arelu") * 0.01}
                          for a in ("arelu", "relu") for o in ("adam", "sgd") for s in (0, 1, 2)])
@@ -142,3 +142,33 @@ def test_beside_table5_sets_each_study_beside_the_papers_cell():
     # control: two settings of one optimiser in a study cannot be set beside one paper cell
     with pytest.raises(ValueError, match="more than one run of arelu with adam"):
         beside_table5({"x": pd.concat([runs, runs.head(1)])}, mx.paper_values())
+
+
+def test_corrected_difference_table_shows_the_corrected_p_and_verdict():
+    from mixact_lib.analysis.rank_tests import corrected_verdicts
+    from mixact_lib.report.verdict_tables import corrected_difference_table
+    nan = float("nan")
+    diffs = pd.DataFrame({"model": ["vgg"] * 4, "baseline": ["relu", "tanh", "sigmoid", "relu"],
+                          "challenger": ["arelu", "atanh", "asigmoid", "prelu"], "diff_mean": [-0.01, 0.002, 0.003, 0.004],
+                          "ci_low": [-0.016, 0.0005, 0.0002, nan], "ci_high": [-0.004, 0.0035, 0.0058, nan],
+                          "p_value": [0.002, 0.03, 0.04, nan], "wins": [0, 3, 3, 1], "n_seeds": [3, 3, 3, 1]})
+    table = corrected_difference_table(corrected_verdicts(diffs, "holm"), ["model"], digits=3)
+    assert table["p (Holm)"].tolist() == ["0.006", "0.060", "0.060", "–"] and "p" not in table.columns
+    # the uncorrected intervals of atanh and asigmoid exclude 0; their Holm-corrected p does not decide them
+    assert table.verdict.tolist() == ["worse", "inconclusive", "inconclusive", "too few seeds"]
+    assert table["95 % CI"].iloc[0] == "[-0.016, -0.004]"
+
+
+def test_p_cell_writes_three_decimals_a_floor_or_a_dash():
+    from mixact_lib.report.verdict_tables import p_cell
+    assert [p_cell(p) for p in (0.04321, 0.0004, float("nan"))] == ["0.043", "< 0.001", "–"]
+
+
+def test_corrected_counts_say_what_the_correction_left_and_what_has_no_test():
+    from mixact_lib.report.verdict_tables import corrected_counts
+    frame = pd.DataFrame({"p_value": [0.01, 0.02, 0.5, np.nan], "verdict": ["better", "inconclusive",
+                                                                            "inconclusive", "inconclusive"]})
+    assert corrected_counts(frame, "cells") == (
+        "of 4 cells, paired by seed and Holm-corrected over all 3: **1 better, 0 worse and 2 inconclusive** "
+        "(uncorrected, 2 of the 3 would pass at 0.05); 1 has one seed and no test")
+    assert "(uncorrected, 1 of the 3 would pass at 0.015)" in corrected_counts(frame, "cells", alpha=0.015)

@@ -7,7 +7,7 @@ from torch import nn
 
 from mixact_lib.activations import activation_parameters, make_activation, network_parameters
 from mixact_lib.data import synthetic_dataset
-from mixact_lib.experiments import paper_phases
+from mixact_lib.runs.config import paper_phases
 from mixact_lib.training import Phase, TrainingDivergedError, convergence_area, make_optimizer, train
 from mixact_lib.training.records import load_checkpoint
 
@@ -190,7 +190,7 @@ def test_convergence_area():
 
 
 def test_a_moved_results_tree_still_matches_its_optimized_from():
-    from mixact_lib.experiments import _config_differences
+    from mixact_lib.runs.runner import _config_differences
 
     saved = {"seed": 1, "optimized_from": "/work/main/results/paper_c/fmnist/adact/seed1", "out": "/a"}
     moved = {"seed": 1, "optimized_from": "/home/me/mixact/results/paper_c/fmnist/adact/seed1", "out": "/b"}
@@ -201,7 +201,8 @@ def test_a_moved_results_tree_still_matches_its_optimized_from():
 
 
 def test_init_from_starts_from_a_finished_runs_final_weights(data, tmp_path):
-    from mixact_lib.experiments import RunConfig, run
+    from mixact_lib.runs.config import RunConfig
+    from mixact_lib.runs.runner import run
 
     common = dict(paper="a", model="paper_a_net", activation="mix", batch_size=64, device="cpu")
     first = run(RunConfig(phases=[Phase(1, "adam", 1e-3, trains="net")], out=str(tmp_path / "cycle1"), **common),
@@ -223,7 +224,7 @@ def test_init_from_starts_from_a_finished_runs_final_weights(data, tmp_path):
 def test_test_set_predictions_are_saved_at_best_and_final_epoch_and_survive_resume(data, tmp_path):
     import numpy as np
 
-    from mixact_lib.results import compare_predictions
+    from mixact_lib.analysis.results import compare_predictions
     from mixact_lib.training.records import read_predictions
 
     phases = [Phase(3, "adam", 1e-2)]
@@ -259,7 +260,7 @@ def test_test_set_predictions_are_saved_at_best_and_final_epoch_and_survive_resu
 # --- paper B's lr step points (issue 32) ----------------------------------------------------------
 
 def test_paper_b_steps_at_the_authors_epochs_by_default():
-    from mixact_lib.experiments import lr_step_epochs, paper_config
+    from mixact_lib.runs.config import lr_step_epochs, paper_config
 
     assert lr_step_epochs(150) == [70, 30, 50]  # the authors' main.py: steps at epochs 70 and 100 of 150
     assert lr_step_epochs(9) == [4, 2, 3] and lr_step_epochs(80) == [37, 16, 27]
@@ -276,7 +277,8 @@ def test_paper_b_steps_at_the_authors_epochs_by_default():
 def test_a_config_json_without_lr_step_at_means_the_equal_thirds_it_was_trained_with():
     import json
 
-    from mixact_lib.experiments import _config_differences, paper_config
+    from mixact_lib.runs.runner import _config_differences
+    from mixact_lib.runs.config import paper_config
 
     new = json.loads(json.dumps(paper_config("b", epochs=9, lr_step_at="thirds").to_dict()))
     old = {k: v for k, v in new.items() if k != "lr_step_at"}  # written before the field existed
@@ -291,8 +293,8 @@ def test_committed_paper_b_runs_keep_their_configs():
     import json
     from pathlib import Path
 
-    from mixact_lib.experiments import _config_differences
-    from mixact_lib.sweep import grid_configs
+    from mixact_lib.runs.runner import _config_differences
+    from mixact_lib.runs.grid import grid_configs
 
     root = Path(__file__).resolve().parents[1]
     checked = 0

@@ -82,7 +82,7 @@ class LReLU(Activation):
     ``negative_slope`` s is 0.01 by default (Maas 2013 and ``torch.nn.LeakyReLU``; paper C's AdAct
     member). Paper B does not give it; its authors' TensorFlow code
     (HuHaigen/Adaptively-Customizing-Activation-Functions) uses 0.2, so ``negative_slope=0.2`` is
-    theirs (:data:`mixact_lib.experiments.PAPER_B_AUTHORS_ACTIVATION_KWARGS`).
+    theirs (:data:`mixact_lib.runs.config.PAPER_B_AUTHORS_ACTIVATION_KWARGS`).
     """
 
     name = "lrelu"

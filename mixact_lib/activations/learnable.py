@@ -39,7 +39,7 @@ class PReLU(Activation):
     ``init`` is α's start: 0.25 by default (He 2015 and ``torch.nn.PReLU``; paper B does not
     say); paper B's authors start it at 0, a plain ReLU, in their TensorFlow code
     (HuHaigen/Adaptively-Customizing-Activation-Functions), so ``init=0.0`` is theirs
-    (:data:`mixact_lib.experiments.PAPER_B_AUTHORS_ACTIVATION_KWARGS`).
+    (:data:`mixact_lib.runs.config.PAPER_B_AUTHORS_ACTIVATION_KWARGS`).
     """
 
     name = "prelu"

@@ -164,16 +164,6 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
 # --- the executors, on one local cluster --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def local_runs(tmp_path_factory):
     """The reference grid run by the local executor with one torch thread, as each cluster task uses."""
     folder = tmp_path_factory.mktemp("local")

@@ -246,16 +246,6 @@ def test_local_runs_a_dependency_first_and_a_rerun_skips_everything(local_runs):
     assert len(again) == 6 and {p: p.stat().st_mtime_ns for p in root.rglob("*.json")} == stamps
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
 @needs_fmnist
 def test_ray_waits_for_a_dependency_gives_the_runs_of_local_and_a_rerun_skips(tmp_path, ray_cluster, local_runs):
     path = tiny_grid(tmp_path, "grid")

@@ -7,7 +7,9 @@
     python benchmarks/activations.py --repeats 3     # the whole measurement three times: median and range
     python benchmarks/activations.py --threads 2     # at another thread count (file activations-cpu-t2.json)
     python benchmarks/activations.py --hold-freed-memory  # glibc keeps freed buffers (GLIBC_TUNABLES, recorded)
-    python benchmarks/activations.py --update-readme # rebuild benchmarks/README.md tables from the JSON
+    python benchmarks/activations.py --require-quiet # exit with status 3 instead of measuring on a busy machine
+    python benchmarks/activations.py --update-readme # rebuild benchmarks/README.md tables from quiet runs' JSON
+    python benchmarks/activations.py --update-readme --allow-loaded  # also from loaded runs, labelled as such
     python benchmarks/activations.py --names pau acon_c --merge   # time only these; replace their rows in the JSON
     python benchmarks/activations.py --reduction-error --names    # only the rational backward's float32 sum error
 
@@ -17,6 +19,10 @@ one untimed warm call, for many rounds; the figure is the median time over round
 median (the minimum over rounds is recorded too). Each run records ReLU's time in ms, the load average
 and how many cores other processes held meanwhile, ``loaded`` when that was over 0.25. Modules are in
 training mode (as in training: RReLU draws random slopes); ``adact`` is also timed in eval mode.
+
+Before measuring, the machine is watched for 2 s; if other processes hold more than 0.25 cores, the busiest
+are named (and ``--require-quiet`` exits with status 3). The README tables come only from quiet runs: a
+loaded JSON, or one without a load record, is refused unless ``--allow-loaded``, and then labelled.
 
 Memory: bytes saved for backward, counted with
 ``torch.autograd.graph.saved_tensors_hooks`` over distinct storages, per byte of
@@ -174,9 +180,9 @@ def markdown(result: dict) -> str:
                      f"{run['threads']} thread(s), median of {run['rounds']} rounds"
                      + (f", whole measurement repeated {repeats}× (median, and min–max over repeats)" if repeats > 1
                         else "") + "; "
-                     f"ReLU forward+backward = {run['relu_ms']:.2f} ms, "
-                     f"saves {run['relu_saved_per_input_byte']:.2f} B/B."
-                     + (f" {machine.load_sentence(run)}" if run.get("load") else ""))
+                     f"ReLU forward+backward = {timing.ms_phrase(run['relu_ms'], run.get('relu_ms_min'))}, "
+                     f"saves {run['relu_saved_per_input_byte']:.2f} B/B; "
+                     f"{machine.allocator_phrase(result.get('holds_freed_memory'))}. {machine.load_sentence(run)}")
         lines.append("")
         fast_rows = [r for r in run["rows"] if r["impl"] == "fast"]
         backends = [b for b in ("native", "eager", "compile") if any(r["backend"] == b for r in fast_rows)]
@@ -228,11 +234,11 @@ def _merged_notes(run: dict) -> list[str]:
     for m in run.get("merged", []):
         lines.append(f"Rows of {', '.join(m['names'])}: measured later ({m['date']}), in a run of their own with "
                      f"{m['threads']} thread(s), median of {m['rounds']} rounds, repeated {m['repeats']}×; "
-                     f"each ratio is to that run's own ReLU ({m['relu_ms']:.2f} ms)"
+                     f"each ratio is to that run's own ReLU ({timing.ms_phrase(m['relu_ms'], m.get('relu_ms_min'))}; "
+                     f"{machine.allocator_phrase(m.get('holds_freed_memory'))})"
                      + (f"; its `compile` backend compiled for {sum(m['compile_seconds'].values()):.1f} s — "
                         + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(m["compile_seconds"].items()))
-                        if m.get("compile_seconds") else "") + "."
-                     + (f" {machine.load_sentence(m)}" if m.get("load") else ""))
+                        if m.get("compile_seconds") else "") + f". {machine.load_sentence(m)}")
         lines.append("")
     return lines
 
@@ -245,7 +251,7 @@ def merge_into(old: dict, new: dict, names: list[str]) -> dict:
     """
     return timing.merge_into(old, new, names, match=("device", "dtype", "shape"),
                              row_extra=lambda run, row: {"relu_ms": run["relu_ms"]},
-                             note_extra=lambda run: {"relu_ms": run["relu_ms"],
+                             note_extra=lambda run: {"relu_ms": run["relu_ms"], "relu_ms_min": run.get("relu_ms_min"),
                                                      "compile_seconds": run.get("compile_seconds", {})},
                              carry=("reduction_error",))
 
@@ -288,19 +294,30 @@ def merge_repeats(runs: list[dict]) -> dict:
                                 minima=("ms_min",), run_medians=("relu_ms",), run_minima=("relu_ms_min",))
 
 
-def update_readme(key: str, text: str) -> None:
-    timing.update_block(README, key, text)
+def readme_from_json(allow_loaded: bool = False, results: Path = RESULTS, readme: Path = README) -> int:
+    """Rebuild the README's tables from ``results``' JSON: quiet runs only, unless ``allow_loaded``.
 
-
-def readme_from_json() -> None:
-    for path in sorted(RESULTS.glob("activations-*.json")):
+    Returns how many tables were refused (their blocks are left as they were). The rational backward's
+    reduction error is an accuracy figure, not a time, and is filled whatever the load.
+    """
+    refused = 0
+    for path in sorted(results.glob("activations-*.json")):
         key = path.stem  # activations-cpu, activations-cuda
         result = json.loads(path.read_text())
-        update_readme(key, markdown(result))
-        print(f"updated {README.name} block {key} from {path.relative_to(ROOT)}")
+        source = _shown(path)
+        if timing.update_measured_block(readme, key, result, markdown(result), source, allow_loaded):
+            print(f"updated {readme.name} block {key} from {source}")
+        else:
+            refused += 1
         if "reduction_error" in result:
-            update_readme("reduction-error", reduction_markdown(result["reduction_error"]))
-            print(f"updated {README.name} block reduction-error from {path.relative_to(ROOT)}")
+            timing.update_block(readme, "reduction-error", reduction_markdown(result["reduction_error"]))
+            print(f"updated {readme.name} block reduction-error from {source}")
+    return refused
+
+
+def _shown(path: Path) -> str:
+    """A path as messages show it: relative to the repository where it lies inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv=None) -> None:
@@ -325,18 +342,25 @@ def main(argv=None) -> None:
                         help="folder for activations-<device>[-t<threads>].json")
     parser.add_argument("--hold-freed-memory", action="store_true",
                         help="restart with GLIBC_TUNABLES set so that glibc keeps freed buffers (recorded in the JSON)")
-    parser.add_argument("--update-readme", action="store_true", help="only rebuild README tables from the JSON")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="only rebuild README tables from the JSON (quiet runs only, see --allow-loaded)")
+    timing.add_load_arguments(parser)
     parser.add_argument("--merge", action="store_true",
                         help="keep the JSON's other activations: replace only the rows of --names (needs --names)")
     parser.add_argument("--reduction-error", action="store_true",
                         help="also measure the rational backward's float32 reduction error (CPU JSON and README)")
     args = parser.parse_args(argv)
+    if args.allow_loaded and not args.update_readme:
+        parser.error("--allow-loaded decides which runs may fill the README: give it with --update-readme")
     if args.update_readme:
-        return readme_from_json()
+        if readme_from_json(args.allow_loaded, RESULTS, README):
+            raise SystemExit(1)
+        return
     if args.merge and not args.names:
         parser.error("--merge replaces the rows of the activations given with --names; give --names")
     if args.hold_freed_memory:  # glibc reads its tunables at start only
         machine.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
+    load_before = machine.check_before_measuring(args.require_quiet)
     torch.set_num_threads(args.threads)
     names = available_activations() if args.names is None else args.names
     cache_state = machine.inductor_cache_state()  # before this process compiles anything
@@ -349,7 +373,7 @@ def main(argv=None) -> None:
         if args.quick:
             plan = [(dt, (8, 16, 16, 16)) for dt, _ in plan[:1]]
         rounds = args.rounds or (5 if args.quick else 30 if dev == "cpu" else 50)
-        result = machine.result_header()
+        result = machine.result_header(load_before=load_before)
         for dtype, shape in plan:
             if not names:  # --names with no names: only the extra measurements below
                 break

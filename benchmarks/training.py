@@ -4,7 +4,9 @@
     python benchmarks/training.py --quick          # smoke run
     python benchmarks/training.py --compile        # add the torch.compile fast backend
     python benchmarks/training.py --repeats 3      # the whole measurement three times: median and range
-    python benchmarks/training.py --update-readme  # rebuild benchmarks/README.md tables from the JSON
+    python benchmarks/training.py --require-quiet  # exit with status 3 instead of measuring on a busy machine
+    python benchmarks/training.py --update-readme  # rebuild benchmarks/README.md tables from quiet runs' JSON
+    python benchmarks/training.py --update-readme --allow-loaded  # also from loaded runs, labelled as such
     python benchmarks/training.py --names pau --merge   # time only these (with the ReLU twins); replace their rows
 
 A step is a full training step on an in-memory random batch (batch 64):
@@ -13,6 +15,8 @@ harness: each round times one step of every (net, activation, implementation) in
 order, each right after one untimed step; images/s is the batch over the median step time (the
 minimum is recorded too), and each run records how many cores other processes held meanwhile
 (``loaded`` over 0.25). Peak memory (``torch.cuda.max_memory_allocated``) is recorded on CUDA.
+As in ``activations.py``, the machine is watched for 2 s first (``--require-quiet``: exit with status 3 if
+busy), and the README tables come only from quiet runs unless ``--allow-loaded``, which labels them.
 """
 from __future__ import annotations
 
@@ -116,8 +120,8 @@ def markdown(result: dict) -> str:
         lines.append(f"**{run['device']}**, batch {run['batch']}, {run['threads']} thread(s), "
                      f"median of {run['rounds']} rounds"
                      + (f", whole measurement repeated {repeats}× (× ReLU twin: median, and min–max over repeats)"
-                        if repeats > 1 else "") + "."
-                     + (f" {machine.load_sentence(run)}" if run.get("load") else ""))
+                        if repeats > 1 else "") + f"; ReLU twin step: {_twin_phrase(run['rows'])}; "
+                     f"{machine.allocator_phrase(result.get('holds_freed_memory'))}. {machine.load_sentence(run)}")
         lines.append("")
         head = "| net | activation | impl | step ms | images/s | × ReLU twin |"
         lines.append(head + (" peak MB | memory × ReLU |" if cuda else ""))
@@ -130,12 +134,13 @@ def markdown(result: dict) -> str:
                 line += f" {r['peak_memory_mb']:.0f} | {r['memory_vs_relu']:.2f} |"
             lines.append(line)
         for m in run.get("merged", []):
-            twins = ", ".join(f"{net} {ms:.1f} ms" for net, ms in m["twin_step_ms"].items())
+            twins = "; ".join(f"{net} {timing.ms_phrase(ms, m.get('twin_step_ms_min', {}).get(net), 1)}"
+                              for net, ms in m["twin_step_ms"].items())
             lines.append("")
             lines.append(f"Rows of {', '.join(m['names'])}: measured later ({m['date']}), in a run of their own with "
                          f"{m['threads']} thread(s), median of {m['rounds']} rounds, repeated {m['repeats']}×; "
-                         f"× ReLU twin is to that run's own twin step ({twins})."
-                         + (f" {machine.load_sentence(m)}" if m.get("load") else ""))
+                         f"× ReLU twin is to that run's own twin step ({twins}; "
+                         f"{machine.allocator_phrase(m.get('holds_freed_memory'))}). {machine.load_sentence(m)}")
         if run.get("compile_seconds"):
             lines.append("")
             lines.append(f"Compile time of the `compile` backend in this process ({run.get('inductor_cache', '?')} "
@@ -151,9 +156,15 @@ def _span(row: dict, key: str) -> str:
     return text + (f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi is not None and hi > lo else "")
 
 
-def _twins(run: dict) -> dict:
-    """Each net's ReLU twin step time (ms) in a run."""
-    return {r["net"]: r["step_ms"] for r in run["rows"] if r["activation"] == "relu"}
+def _twins(run: dict, key: str = "step_ms") -> dict:
+    """Each net's ReLU twin step time (ms; ``key="step_ms_min"``: its minimum) in a run."""
+    return {r["net"]: r.get(key) for r in run["rows"] if r["activation"] == "relu"}
+
+
+def _twin_phrase(rows: list[dict]) -> str:
+    """Each net's ReLU twin step, median and minimum, for a table's first line."""
+    return "; ".join(f"{r['net']} {timing.ms_phrase(r['step_ms'], r.get('step_ms_min'), 1)}"
+                     for r in rows if r["activation"] == "relu")
 
 
 def _after_its_net(rows: list[dict], row: dict) -> int:
@@ -164,7 +175,9 @@ def merge_into(old: dict, new: dict, names: list[str]) -> dict:
     """``old`` with the rows of ``names`` replaced by ``new``'s; each keeps its ratio to its own run's ReLU twin."""
     return timing.merge_into(old, new, names, match=("device",),
                              row_extra=lambda run, row: {"twin_step_ms": _twins(run)[row["net"]]},
-                             note_extra=lambda run: {"twin_step_ms": _twins(run)}, place=_after_its_net)
+                             note_extra=lambda run: {"twin_step_ms": _twins(run),
+                                                     "twin_step_ms_min": _twins(run, "step_ms_min")},
+                             place=_after_its_net)
 
 
 def merge_repeats(runs: list[dict]) -> dict:
@@ -223,7 +236,47 @@ def targets_markdown(activations: dict, training: dict) -> str:
             ok = v is not None and (v <= limit if sense == "max" else v >= limit)
             cells.append("–" if v is None else f"{v:.2f} {'met' if ok else 'missed'}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    act_run, train_run = activations["runs"][0], training["runs"][0]
+    lines += ["", f"From `activations-cpu.json` ({act_run['threads']} thread(s); ReLU forward+backward "
+              f"{timing.ms_phrase(act_run['relu_ms'], act_run.get('relu_ms_min'))}; "
+              f"{machine.allocator_phrase(activations.get('holds_freed_memory'))}; {_load_phrase(act_run)}) and "
+              f"`training-cpu.json` ({train_run['threads']} thread(s); ReLU twin step {_twin_phrase(train_rows)}; "
+              f"{machine.allocator_phrase(training.get('holds_freed_memory'))}; {_load_phrase(train_run)})."]
     return "\n".join(lines) + "\n"
+
+
+def _load_phrase(run: dict) -> str:
+    """:func:`mixact_lib.studies.machine.load_sentence` as a clause: lower case, no full stop."""
+    sentence = machine.load_sentence(run).rstrip(".")
+    return sentence[0].lower() + sentence[1:]
+
+
+def readme_from_json(allow_loaded: bool = False, results: Path = RESULTS, readme: Path = README) -> int:
+    """Rebuild the README's training tables and the targets table from ``results``' JSON: quiet runs only,
+    unless ``allow_loaded``. Returns how many tables were refused (their blocks are left as they were)."""
+    refused = 0
+    for path in sorted(results.glob("training-*.json")):
+        result = json.loads(path.read_text())
+        if timing.update_measured_block(readme, path.stem, result, markdown(result), _shown(path), allow_loaded):
+            print(f"updated {readme.name} block {path.stem} from {_shown(path)}")
+        else:
+            refused += 1
+    acts, train = results / "activations-cpu.json", results / "training-cpu.json"
+    if acts.exists() and train.exists():
+        acts, train = json.loads(acts.read_text()), json.loads(train.read_text())
+        both = {"runs": acts["runs"][:1] + train["runs"][:1]}  # the runs the targets table reads
+        if timing.update_measured_block(readme, "targets-cpu", both, targets_markdown(acts, train),
+                                        f"{_shown(results / 'activations-cpu.json')} or training-cpu.json",
+                                        allow_loaded):
+            print(f"updated {readme.name} block targets-cpu")
+        else:
+            refused += 1
+    return refused
+
+
+def _shown(path: Path) -> str:
+    """A path as messages show it: relative to the repository where it lies inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv=None) -> None:
@@ -240,7 +293,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for training-<device>[-t<threads>].json")
     parser.add_argument("--hold-freed-memory", action="store_true",
                         help="restart with GLIBC_TUNABLES set so that glibc keeps freed buffers (recorded in the JSON)")
-    parser.add_argument("--update-readme", action="store_true", help="only rebuild README tables from the JSON")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="only rebuild README tables from the JSON (quiet runs only, see --allow-loaded)")
+    timing.add_load_arguments(parser)
     parser.add_argument("--names", nargs="+", default=None,
                         help="time only these activations (with each net's ReLU twin); default: every one in NETS")
     parser.add_argument("--merge", action="store_true",
@@ -250,24 +305,21 @@ def main(argv=None) -> None:
         parser.error("--merge replaces the rows of the activations given with --names; give --names")
     nets = {net: [a for a in acts if args.names is None or a in args.names] for net, acts in NETS.items()}
     nets = {net: acts for net, acts in nets.items() if acts}
+    if args.allow_loaded and not args.update_readme:
+        parser.error("--allow-loaded decides which runs may fill the README: give it with --update-readme")
     if args.update_readme:
-        for path in sorted(RESULTS.glob("training-*.json")):
-            timing.update_block(README, path.stem, markdown(json.loads(path.read_text())))
-            print(f"updated README block {path.stem} from {path.relative_to(ROOT)}")
-        acts, train = RESULTS / "activations-cpu.json", RESULTS / "training-cpu.json"
-        if acts.exists() and train.exists():
-            timing.update_block(README, "targets-cpu",
-                                targets_markdown(json.loads(acts.read_text()), json.loads(train.read_text())))
-            print("updated README block targets-cpu")
+        if readme_from_json(args.allow_loaded, RESULTS, README):
+            raise SystemExit(1)
         return
     if args.hold_freed_memory:  # glibc reads its tunables at start only
         machine.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
+    load_before = machine.check_before_measuring(args.require_quiet)
     torch.set_num_threads(args.threads)
     cache_state = machine.inductor_cache_state()  # before this process compiles anything
     for dev in timing.devices_for(args.device):
         device = torch.device(dev)
         rounds = args.rounds or (2 if args.quick else 15 if dev == "cpu" else 30)
-        result = machine.result_header()
+        result = machine.result_header(load_before=load_before)
         result["runs"].append(merge_repeats([bench_device(device, rounds, nets, args.compile, cache_state=cache_state)
                                              for _ in range(args.repeats)]))
         print(markdown(result))

@@ -249,3 +249,239 @@ def test_a_quick_activation_run_records_time_and_load(tmp_path):
     assert {r["activation"] for r in run["rows"]} == {"relu", "prelu"}
     assert all(0 < r["ms_min"] <= r["ms"] and r["ratio_to_relu"] > 0 for r in run["rows"])
     assert "While it was timed" in proc.stdout
+
+
+# ------------------------------------------------------------------ quiet tables only (issue 31)
+
+
+def _load(other, start=2.0, end=2.5):
+    return {"wall_s": 10.0, "cores": 2, "own_cores": 1.0, "other_cores": other, "threshold_cores": 0.25,
+            "loadavg_1min_start": start, "loadavg_1min_end": end, "loaded": other > 0.25}
+
+
+def _activation_result(other=0.0, recorded=True, merged=()):
+    """A result as activations.py writes it, with one row; ``recorded=False``: from before the load record."""
+    run = {"device": "cpu", "dtype": "float32", "shape": [4, 4], "threads": 1, "rounds": 3, "relu_ms": 1.0,
+           "relu_ms_min": 0.8, "relu_saved_per_input_byte": 1.0, "merged": list(merged),
+           "rows": [{"activation": "adact", "impl": "fast", "backend": "native", "mode": "train",
+                     "ratio_to_relu": 3.0, "saved_per_input_byte": 1.0}]}
+    if recorded:
+        run.update(load=[_load(other)], loaded=other > 0.25)
+    else:
+        del run["relu_ms_min"]
+    return {"date": "now", "holds_freed_memory": True if recorded else None, "runs": [run]}
+
+
+def _training_result(other=0.0):
+    rows = [{"net": "paper_c_convnet", "activation": "relu", "impl": "reference", "backend": "eager", "step_ms": 300.0,
+             "step_ms_min": 290.0, "images_per_s": 213.0, "throughput_vs_relu": 1.0},
+            {"net": "paper_c_convnet", "activation": "adact", "impl": "fast", "backend": "native",
+             "step_ms": 330.0, "step_ms_min": 320.0, "images_per_s": 194.0, "throughput_vs_relu": 0.91}]
+    return {"date": "now", "holds_freed_memory": False, "runs": [
+        {"device": "cpu", "batch": 64, "threads": 1, "rounds": 3, "load": [_load(other)], "loaded": other > 0.25,
+         "rows": rows}]}
+
+
+def _readme(tmp_path, *keys):
+    readme = tmp_path / "README.md"
+    readme.write_text("".join(f"<!-- {k} -->\nold {k}\n<!-- /{k} -->\n" for k in keys))
+    return readme
+
+
+def _block(readme, key):
+    text = readme.read_text()
+    return text[text.index(f"<!-- {key} -->"):text.index(f"<!-- /{key} -->")]
+
+
+def test_labels_say_what_made_a_result_not_quiet():
+    assert machine.load_label(_activation_result(0.1)) == ""
+    assert machine.readme_refusal(_activation_result(0.1), "a.json", "t") is None
+    assert machine.load_label(_activation_result(0.6)) == \
+        "measured on a loaded machine (0.60 other cores busy, load 2.00–2.50)"
+    assert machine.load_label(_activation_result(recorded=False)) == \
+        "measured without a load record (before runs recorded the machine's load)"
+    # a quiet run with a loaded run merged into it is loaded; a quiet one merged into an unrecorded one is not quiet
+    later = {"names": ["pau"], "load": [_load(0.9, 3.0, 3.0)], "loaded": True}
+    label = machine.load_label(_activation_result(0.1, merged=[later]))
+    assert label == "measured on a loaded machine (0.10–0.90 other cores busy, load 2.00–3.00)"
+    quiet_later = dict(later, load=[_load(0.1)], loaded=False)
+    assert machine.load_label(_activation_result(recorded=False, merged=[quiet_later])).startswith("partly measured")
+    refusal = machine.readme_refusal(_activation_result(0.6), "results/bench/a.json", "activations-cpu")
+    assert "\n" not in refusal and refusal.startswith("results/bench/a.json was measured on a loaded machine")
+    assert "activations-cpu left as it was" in refusal and "pause the training runs" in refusal
+    assert "--allow-loaded" in refusal
+    assert "has no load record" in machine.readme_refusal(_activation_result(recorded=False), "a.json", "t")
+
+
+def test_update_readme_refuses_a_loaded_json_and_labels_it_when_allowed(tmp_path, capsys):
+    activations = _script("activations")
+    results = tmp_path / "bench"
+    results.mkdir()
+    (results / "activations-cpu.json").write_text(json.dumps(_activation_result(0.6)))
+    (results / "activations-cpu-t2.json").write_text(json.dumps(_activation_result(0.1)))
+    readme = _readme(tmp_path, "activations-cpu", "activations-cpu-t2")
+    assert activations.readme_from_json(False, results, readme) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "activations-cpu.json was measured on a loaded machine" in err[0]
+    assert _block(readme, "activations-cpu") == "<!-- activations-cpu -->\nold activations-cpu\n"  # left as it was
+    quiet = _block(readme, "activations-cpu-t2")
+    assert "Measured" not in quiet and "ReLU forward+backward = 1.00 ms median, 0.80 ms min" in quiet
+    assert "freed memory held in the process" in quiet and "1 thread(s)" in quiet
+    assert "other processes held 0.10 of 2 cores" in quiet
+
+    assert activations.readme_from_json(True, results, readme) == 0
+    loaded = _block(readme, "activations-cpu")
+    assert loaded.startswith("<!-- activations-cpu -->\n**Measured on a loaded machine (0.60 other cores busy, "
+                             "load 2.00–2.50).**")
+    assert "ReLU forward+backward = 1.00 ms median, 0.80 ms min" in loaded and "| adact | train |" in loaded
+
+
+def test_update_readme_refuses_json_without_a_load_record(tmp_path, capsys):
+    activations = _script("activations")
+    results = tmp_path / "bench"
+    results.mkdir()
+    result = dict(_activation_result(recorded=False), reduction_error={"shape": [2], "path": "native",
+                                                                      "errors": {"one set (pau)": 1e-9}})
+    (results / "activations-cpu.json").write_text(json.dumps(result))
+    readme = _readme(tmp_path, "activations-cpu", "reduction-error")
+    assert activations.readme_from_json(False, results, readme) == 1
+    assert "has no load record" in capsys.readouterr().err
+    assert "old activations-cpu" in _block(readme, "activations-cpu")
+    assert "| one set (pau) | 1.0e-09 |" in _block(readme, "reduction-error")  # an error bound, not a time
+    assert activations.readme_from_json(True, results, readme) == 0
+    block = _block(readme, "activations-cpu")
+    assert "**Measured without a load record" in block and "min not recorded" in block
+    assert "allocator setting not recorded" in block and "The machine's load was not recorded." in block
+
+
+def test_training_tables_and_targets_need_quiet_runs(tmp_path, capsys):
+    training = _script("training")
+    results = tmp_path / "bench"
+    results.mkdir()
+    (results / "training-cpu.json").write_text(json.dumps(_training_result(0.1)))
+    (results / "activations-cpu.json").write_text(json.dumps(_activation_result(0.6)))
+    readme = _readme(tmp_path, "training-cpu", "targets-cpu")
+    assert training.readme_from_json(False, results, readme) == 1  # the targets read the loaded activations
+    assert "targets-cpu left as it was" in capsys.readouterr().err
+    block = _block(readme, "training-cpu")
+    assert "Measured" not in block and "ReLU twin step: paper_c_convnet 300.0 ms median, 290.0 ms min" in block
+    assert "freed memory returned to the system" in block and "| paper_c_convnet | adact | fast (native) |" in block
+    assert "old targets-cpu" in _block(readme, "targets-cpu")
+    assert training.readme_from_json(True, results, readme) == 0
+    targets = _block(readme, "targets-cpu")
+    assert "**Measured on a loaded machine (0.10–0.60 other cores busy" in targets
+    assert "ReLU forward+backward 1.00 ms median, 0.80 ms min" in targets and "3.00 met" in targets
+
+
+def test_allow_loaded_only_with_update_readme_and_a_refusal_exits_1(tmp_path, monkeypatch):
+    for name in ("activations", "training"):
+        script = _script(name)
+        with pytest.raises(SystemExit) as exit_:
+            script.main(["--allow-loaded"])
+        assert exit_.value.code == 2  # argparse's usage error
+        results = tmp_path / name
+        results.mkdir()
+        result = _activation_result(recorded=False) if name == "activations" else _training_result()
+        for run in result["runs"]:
+            run.pop("load", None), run.pop("loaded", None)  # from before the load record
+        (results / f"{name}-cpu.json").write_text(json.dumps(result))
+        monkeypatch.setattr(script, "RESULTS", results)
+        monkeypatch.setattr(script, "README", _readme(tmp_path, f"{name}-cpu"))
+        with pytest.raises(SystemExit) as exit_:
+            script.main(["--update-readme"])
+        assert exit_.value.code == 1
+
+
+# ------------------------------------------------------------------ before the rounds
+
+
+class FakeProc:
+    """A /proc with a stat file and a few processes whose CPU time moves only when the fake sleep says so."""
+
+    def __init__(self, root: Path, processes: dict[int, tuple[str, bytes]]):
+        self.root, self.processes, self.now = root, processes, 100.0
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.cores = sorted(os.sched_getaffinity(0))
+        self.used = dict.fromkeys(processes, 0)  # ticks per pid
+        self.busy = 1000  # busy ticks of the first core
+        self.per_second: dict[int, float] = {}  # cores each pid holds while the fake sleep runs
+        self.write()
+
+    def write(self):
+        lines = ["cpu  1 2 3 4 5 6 7 8 9 10"]
+        lines += [f"cpu{c} {self.busy if i == 0 else 500} 0 0 90000 0 0 0 0 0 0" for i, c in enumerate(self.cores)]
+        (self.root / "stat").write_text("\n".join(lines) + "\nintr 0\n")
+        for pid, (comm, cmdline) in self.processes.items():
+            folder = self.root / str(pid)
+            folder.mkdir(exist_ok=True)
+            rest = " ".join(["S", "1"] + ["0"] * 9 + [str(self.used[pid]), "0"] + ["0"] * 20)
+            (folder / "stat").write_text(f"{pid} ({comm}) {rest}\n")
+            if cmdline:
+                (folder / "cmdline").write_bytes(cmdline)
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+        for pid, cores in self.per_second.items():
+            self.used[pid] += round(cores * seconds * self.ticks)
+            self.busy += round(cores * seconds * self.ticks)
+        self.write()
+
+
+def _fake_proc(tmp_path):
+    root = tmp_path / "proc"
+    root.mkdir()
+    return FakeProc(root, {101: ("python", b"python\0tools/reproduce.py\0--paper\0c\0"),
+                           202: ("odd (name) x", b""), os.getpid(): ("pytest", b"pytest\0")})
+
+
+def test_the_check_before_measuring_names_the_busiest_processes(tmp_path):
+    proc = _fake_proc(tmp_path)
+    proc.per_second = {101: 1.0, 202: 0.5, os.getpid(): 0.0}
+    reading = machine.quiet_check(2.0, proc=proc.root, sleep=proc.sleep, clock=proc.clock)
+    assert reading["wall_s"] == 2.0 and reading["loaded"] is True
+    assert reading["other_cores"] == pytest.approx(1.5, abs=0.05)  # our own CPU over the fake 2 s is ~0
+    assert [(b["pid"], b["command"], b["cpu_percent"]) for b in reading["busiest"]] == \
+        [(101, "python tools/reproduce.py --paper c", 100.0), (202, "odd (name) x", 50.0)]
+    warning = machine.busy_warning(reading)
+    assert warning.startswith("warning: the machine is busy: other processes held 1.5")
+    assert "101 python tools/reproduce.py --paper c (100 %CPU); 202 odd (name) x (50 %CPU)" in warning
+
+
+def test_a_quiet_machine_passes_the_check(tmp_path, capsys):
+    proc = _fake_proc(tmp_path)
+    reading = machine.quiet_check(2.0, proc=proc.root, sleep=proc.sleep, clock=proc.clock)
+    assert reading["loaded"] is False and reading["busiest"] == [] and machine.busy_warning(reading) is None
+    kept = machine.check_before_measuring(True, check=lambda: reading)
+    assert "busiest" not in kept and kept["loaded"] is False and capsys.readouterr().err == ""
+
+
+def test_require_quiet_exits_3_on_a_busy_or_unreadable_machine(tmp_path, capsys):
+    proc = _fake_proc(tmp_path)
+    proc.per_second = {101: 1.0}
+    busy = machine.quiet_check(2.0, proc=proc.root, sleep=proc.sleep, clock=proc.clock)
+    assert machine.check_before_measuring(False, check=lambda: busy)["loaded"] is True  # a warning only
+    assert "101 python tools/reproduce.py" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        machine.check_before_measuring(True, check=lambda: busy)
+    assert exit_.value.code == machine.BUSY_EXIT == 3
+    (proc.root / "stat").unlink()  # no /proc/stat: the load cannot be read, so it cannot count as quiet
+    unread = machine.quiet_check(2.0, proc=proc.root, sleep=proc.sleep, clock=proc.clock)
+    assert unread["loaded"] is None and "cannot be read" in machine.busy_warning(unread)
+    with pytest.raises(SystemExit) as exit_:
+        machine.check_before_measuring(True, check=lambda: unread)
+    assert exit_.value.code == 3
+
+
+@pytest.mark.parametrize("name", ["activations", "training"])
+def test_a_script_with_require_quiet_measures_nothing_on_a_busy_machine(name, tmp_path, monkeypatch, capsys):
+    script = _script(name)
+    busy = dict(_load(1.2), busiest=[{"pid": 101, "command": "python tools/reproduce.py", "cpu_percent": 99.0}])
+    monkeypatch.setattr(machine, "quiet_check", lambda: busy)
+    monkeypatch.setattr(script, "bench_device", lambda *a, **k: pytest.fail("measured on a busy machine"))
+    with pytest.raises(SystemExit) as exit_:
+        script.main(["--device", "cpu", "--quick", "--require-quiet", "--out", str(tmp_path)])
+    assert exit_.value.code == 3 and not list(tmp_path.iterdir())
+    assert "101 python tools/reproduce.py (99 %CPU)" in capsys.readouterr().err

@@ -14,14 +14,17 @@ time (``ratio``), and the median over rounds of the ratio within a round (``roun
 and quartiles), which pairs calls made close in time.
 
 How loaded the machine was over the rounds, how its allocator was set, and the header a result is written
-with are read by :mod:`mixact_lib.studies.machine`.
+with are read by :mod:`mixact_lib.studies.machine`. A benchmark's README table is filled only from a quiet
+result, or from a loaded one when the caller allows it, under a label (:func:`update_measured_block`).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +34,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .machine import LOADED_CORES, CpuSample, any_loaded, cpu_sample, load_between
+from .machine import (BUSY_EXIT, LOADED_CORES, QUIET_CHECK_SECONDS, CpuSample, any_loaded, cpu_sample, load_between,
+                      load_label, readme_refusal)
 
 
 # ------------------------------------------------------------------ timing
@@ -193,7 +197,7 @@ def merge_into(old: dict, new: dict, names: Sequence[str], match: Sequence[str] 
         merged.append({"names": list(names), "date": new["date"], "rounds": match_run["rounds"],
                        "repeats": match_run.get("repeats", 1), "threads": match_run["threads"],
                        "loaded": match_run.get("loaded"), "load": match_run.get("load"),
-                       **note_extra(match_run)})
+                       "holds_freed_memory": new.get("holds_freed_memory"), **note_extra(match_run)})
         out["runs"].append(dict(run, rows=rows, merged=merged))
     out.update({key: new[key] for key in carry if key in new})
     return out
@@ -227,3 +231,36 @@ def update_block(path: Path, key: str, text: str) -> None:
     if not pattern.search(body):
         raise SystemExit(f"{path} has no <!-- {key} --> … <!-- /{key} --> block to fill")
     path.write_text(pattern.sub(lambda m: m.group(1) + text.rstrip() + "\n" + m.group(2), body))
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark scripts' flags on load: ``--allow-loaded`` (for ``--update-readme``) and ``--require-quiet``."""
+    parser.add_argument("--allow-loaded", action="store_true",
+                        help="with --update-readme: also fill tables from loaded runs (or runs with no load "
+                             "record), labelled as measured on a loaded machine")
+    parser.add_argument("--require-quiet", action="store_true",
+                        help=f"exit with status {BUSY_EXIT} instead of measuring when other processes hold more "
+                             f"than {LOADED_CORES:g} cores (watched for {QUIET_CHECK_SECONDS:g} s before the rounds)")
+
+
+def ms_phrase(ms: float, ms_min: float | None, digits: int = 2) -> str:
+    """A time as a table's first line states it: the median over rounds, and the minimum where it was recorded."""
+    return f"{ms:.{digits}f} ms median, " + ("min not recorded" if ms_min is None else f"{ms_min:.{digits}f} ms min")
+
+
+def update_measured_block(path: Path, key: str, result: dict, text: str, source: str, allow_loaded: bool) -> bool:
+    """Fill README block ``key`` with ``text``, a table made from ``result``, only if ``result`` is quiet.
+
+    A loaded result, or one without a load record, is refused (one line on stderr, from
+    :func:`mixact_lib.studies.machine.readme_refusal`; the block stays as it was) unless ``allow_loaded``, and
+    then the table goes in under its :func:`~mixact_lib.studies.machine.load_label`. Returns whether it went in.
+    """
+    refusal = readme_refusal(result, source, key)
+    if refusal and not allow_loaded:
+        print(refusal, file=sys.stderr)
+        return False
+    label = load_label(result)
+    update_block(path, key, (f"**{label[0].upper()}{label[1:]}.** Not counted as quiet: a busy machine slows "
+                             "ReLU's memory-bound pass most, which flatters every ratio below.\n\n" if label else "")
+                 + text)
+    return True

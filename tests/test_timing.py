@@ -288,6 +288,15 @@ def _readme(tmp_path, *keys):
     return readme
 
 
+def _bench(tmp_path, **results):
+    """A results folder holding each of ``results`` (name with "_" for "-" → result dict) as <name>.json."""
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    for name, result in results.items():
+        (folder / f"{name.replace('_', '-')}.json").write_text(json.dumps(result))
+    return folder
+
+
 def _block(readme, key):
     text = readme.read_text()
     return text[text.index(f"<!-- {key} -->"):text.index(f"<!-- /{key} -->")]
@@ -315,10 +324,7 @@ def test_labels_say_what_made_a_result_not_quiet():
 
 def test_update_readme_refuses_a_loaded_json_and_labels_it_when_allowed(tmp_path, capsys):
     activations = _script("activations")
-    results = tmp_path / "bench"
-    results.mkdir()
-    (results / "activations-cpu.json").write_text(json.dumps(_activation_result(0.6)))
-    (results / "activations-cpu-t2.json").write_text(json.dumps(_activation_result(0.1)))
+    results = _bench(tmp_path, activations_cpu=_activation_result(0.6), activations_cpu_t2=_activation_result(0.1))
     readme = _readme(tmp_path, "activations-cpu", "activations-cpu-t2")
     assert activations.readme_from_json(False, results, readme) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -338,11 +344,9 @@ def test_update_readme_refuses_a_loaded_json_and_labels_it_when_allowed(tmp_path
 
 def test_update_readme_refuses_json_without_a_load_record(tmp_path, capsys):
     activations = _script("activations")
-    results = tmp_path / "bench"
-    results.mkdir()
     result = dict(_activation_result(recorded=False), reduction_error={"shape": [2], "path": "native",
                                                                       "errors": {"one set (pau)": 1e-9}})
-    (results / "activations-cpu.json").write_text(json.dumps(result))
+    results = _bench(tmp_path, activations_cpu=result)
     readme = _readme(tmp_path, "activations-cpu", "reduction-error")
     assert activations.readme_from_json(False, results, readme) == 1
     assert "has no load record" in capsys.readouterr().err
@@ -356,10 +360,7 @@ def test_update_readme_refuses_json_without_a_load_record(tmp_path, capsys):
 
 def test_training_tables_and_targets_need_quiet_runs(tmp_path, capsys):
     training = _script("training")
-    results = tmp_path / "bench"
-    results.mkdir()
-    (results / "training-cpu.json").write_text(json.dumps(_training_result(0.1)))
-    (results / "activations-cpu.json").write_text(json.dumps(_activation_result(0.6)))
+    results = _bench(tmp_path, training_cpu=_training_result(0.1), activations_cpu=_activation_result(0.6))
     readme = _readme(tmp_path, "training-cpu", "targets-cpu")
     assert training.readme_from_json(False, results, readme) == 1  # the targets read the loaded activations
     assert "targets-cpu left as it was" in capsys.readouterr().err

@@ -200,14 +200,19 @@ def difference_table(diffs: pd.DataFrame, keys: list[str] | None = None, digits:
 
 def corrected_difference_table(diffs: pd.DataFrame, keys: list[str] | None = None, digits: int = 4,
                                higher_is_better: bool = True, better: str = "better",
-                               correction: str = "Holm") -> pd.DataFrame:
+                               correction: str = "Holm", keep_p: bool = False) -> pd.DataFrame:
     """Rows of :func:`mixact_lib.analysis.rank_tests.corrected_verdicts` (one family) as a table: the columns of
-    :func:`difference_table`, but ``p (<correction>)``, the family-corrected p, in place of p, and the corrected
-    verdict (``too few seeds`` where a row has no interval)."""
+    :func:`difference_table`, but ``p (<correction>)``, the family-corrected p, in place of p (``keep_p``: beside
+    it), and the corrected verdict (``too few seeds`` where a row has no interval)."""
     table = difference_table(diffs, keys, digits, higher_is_better, better)
-    table["p"] = [p_cell(p) for p in diffs.p_adjusted]
+    corrected = [p_cell(p) for p in diffs.p_adjusted]
+    if keep_p:
+        table.insert(table.columns.get_loc("p") + 1, f"p ({correction})", corrected)
+    else:
+        table["p"] = corrected
+        table = table.rename(columns={"p": f"p ({correction})"})
     table["verdict"] = [TOO_FEW if pd.isna(lo) else v for lo, v in zip(diffs.ci_low, diffs.verdict)]
-    return table.rename(columns={"p": f"p ({correction})"})
+    return table
 
 
 def difference_count_values(verdicts) -> dict[str, int]:

@@ -20,7 +20,7 @@ from ...runs.grid import run_study
 from ...studies import slopes
 from ..plots import plot_curves
 from ..tables import Table, mean_sd, show_table
-from ..verdict_tables import (BETTER, OPEN, WORSE, beside_table5, corrected_counts, difference_count_values, p_text,
+from ..verdict_tables import (BETTER, OPEN, WORSE, beside_table5, corrected_counts, difference_count_values, p_cell,
                               tested_verdicts)
 
 #: the chapter's order of activations: each fixed function before its adaptive version, then the baselines
@@ -158,7 +158,7 @@ def early_increments_table(ratio: pd.DataFrame, pairs: pd.DataFrame) -> Table:
         (raw, "seeds"): [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(ratio["min"], ratio["max"])],
         (relative, "mean"): [f"{v:+.3f}" for v in by_layer.diff_mean],
         (relative, "95 % CI"): [f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(by_layer.ci_low, by_layer.ci_high)],
-        (relative, "p (Holm)"): [p_text(p).removeprefix("p = ").removeprefix("p ") for p in by_layer.p_adjusted],
+        (relative, "p (Holm)"): [p_cell(p) for p in by_layer.p_adjusted],
         (relative, "verdict"): [_LARGER[v] for v in by_layer.verdict],
         ("ReLU's ‖ΔW‖/‖W‖", ""): [f"{v:.3f}" for v in by_layer.relu_level]}))
 
@@ -316,7 +316,7 @@ def authors_schedule_sentence(pairs: pd.DataFrame, n_seeds: int) -> str:
     versus_prelu = pairs[pairs.baseline == "prelu"]
     return (f"AReLU against each other activation under the authors' schedule, paired by seed and Holm-corrected over "
             f"all {n['all']} comparisons: **{n[BETTER]} better, {n[WORSE]} worse and {n[OPEN]} inconclusive** (the "
-            "smallest corrected p is " + p_text(pairs.p_adjusted.min()).removeprefix("p = ").removeprefix("p ") +
+            "smallest corrected p is " + p_cell(pairs.p_adjusted.min()) +
             f"; uncorrected, {int((pairs.p_value < ALPHA).sum())} of the {n['all']} would pass at {ALPHA:g}). Paper B "
             "(§5.4): AReLU surpasses the other activations under every optimiser, with two exceptions; at "
             f"{n_seeds} seeds these runs cannot confirm that. AReLU's mean is below PReLU's under "

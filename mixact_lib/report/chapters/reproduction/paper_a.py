@@ -13,7 +13,6 @@ from ....analysis.results import mean_sd_table, mixture_weights, paired_differen
 from ....runs.config import paper_config
 from ... import plan_tables, verdict_tables
 from ...tables import show_table
-from ...verdict_tables import p_cell
 from .overview import ADJUSTMENT, verdict_counts
 
 
@@ -247,9 +246,8 @@ def corrected_table(diffs: pd.DataFrame, keys: list[str], digits: int = 4, bette
     """Rows of :func:`mixact_lib.analysis.rank_tests.corrected_verdicts` as a table: those of
     :func:`mixact_lib.report.verdict_tables.difference_table` with the Holm-corrected p beside the raw one and the
     family's verdict (``words`` renames it, e.g. better → wider)."""
-    shown = verdict_tables.difference_table(diffs, keys, digits, better=better)
-    shown.insert(shown.columns.get_loc("p") + 1, "p (Holm)", [p_cell(p) for p in diffs.p_adjusted])
-    return shown.assign(verdict=diffs.verdict.replace(words or {}).to_numpy())
+    shown = verdict_tables.corrected_difference_table(diffs, keys, digits, better=better, keep_p=True)
+    return shown.assign(verdict=shown.verdict.replace(words or {}))
 
 
 def _family_counts(diffs: pd.DataFrame) -> str:

@@ -7,6 +7,7 @@ path only. Its fallback is tested by breaking the build on purpose.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -229,3 +230,39 @@ def test_build_names_change_with_the_source(monkeypatch, tmp_path):
     copy.write_text(fast_native.SOURCES[0].read_text() + "\n// changed\n")
     monkeypatch.setattr(fast_native, "SOURCES", (copy, *fast_native.SOURCES[1:]))
     assert fast_native.build_name() != name and fast_native.build_name().startswith("mixact_native_")
+
+
+@pytest.fixture
+def threads():
+    """Set torch's intra-op thread count for one test and restore it after."""
+    old = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(old)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")
+def test_the_kernels_use_the_threads_torch_allows(lib, threads):
+    # built without OpenMP, at::parallel_for compiles to a plain call and this reads 1 at any thread count
+    threads(2)
+    assert lib.parallel_threads(64, 4096) == 2, "two threads allowed, the kernels' loop ran on fewer"
+    assert lib.parallel_threads(4, 64) == 1, "256 elements (below the grain) should stay on one thread"
+    threads(1)
+    assert lib.parallel_threads(64, 4096) == 1
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")
+@pytest.mark.parametrize("name,kw,shape", [
+    ("adact", {}, (8, 4, 64, 64)), ("adact", {"per_channel": True, "num_channels": 4}, (8, 4, 64, 64)),
+    ("adact", {"per_channel": True, "num_channels": 4096}, (64, 4096)), ("mix", {}, (8, 4, 64, 64)),
+    ("arelu", {}, (8, 4, 64, 64)), ("pau", {}, (8, 4, 64, 64))], ids=lambda v: str(v) if isinstance(v, str) else "")
+def test_two_threads_give_the_one_thread_results(lib, backend, threads, name, kw, shape):
+    backend("auto")
+    fast, _ = _pair(name, kw, torch.float32)
+    fast.eval()  # RReLU's slopes are drawn per call in training; eval keeps the two calls comparable
+    x, g = _inputs(shape, torch.float32)
+    threads(1)
+    one = _values(fast, x, g)
+    threads(2)
+    two = _values(fast, x, g)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1]), "outputs or input gradients differ"
+    _close(two[2:], one[2:], 1e-5, 1e-5)  # parameter gradients: the same float32 sums, grouped otherwise

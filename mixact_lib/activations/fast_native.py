@@ -38,7 +38,11 @@ SOURCES = tuple(Path(__file__).parent / "native" / name
 #: compiler flags per torch CPU capability (``torch.backends.cpu.get_cpu_capability()``)
 ISA_FLAGS = {"AVX512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"],
              "AVX2": ["-mavx2", "-mfma"]}
-BASE_FLAGS = ["-O3", "-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno"]
+BASE_FLAGS = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
+#: -fopenmp at link time too: the kernels then share the OpenMP runtime torch already loaded (libgomp.so.1)
+LINK_FLAGS = ["-fopenmp"]
+# -fopenmp turns on ATen's OpenMP at::parallel_for (without it the header's parallel branch compiles away and
+# every kernel runs on one thread whatever torch.set_num_threads says) as well as the `omp simd` loops.
 # -fno-trapping-math lets the compiler evaluate both sides of a select (no FP exception is ever read), which
 # the vectoriser needs; results are unchanged. torch adds its own -std (C++20 for torch 2.14).
 
@@ -64,7 +68,7 @@ def build_name() -> str:
         digest.update(source.read_bytes())
     isa = torch.backends.cpu.get_cpu_capability()
     tag = f"{isa}_{torch.__version__}_{sys.implementation.cache_tag}"
-    digest.update(" ".join(BASE_FLAGS + ISA_FLAGS.get(isa, [])).encode())
+    digest.update(" ".join(BASE_FLAGS + ISA_FLAGS.get(isa, []) + LINK_FLAGS).encode())
     return "mixact_native_" + "".join(ch if ch.isalnum() else "_" for ch in tag) + "_" + digest.hexdigest()[:12]
 
 
@@ -122,7 +126,8 @@ def _build():
     start = time.perf_counter()
     module = cpp_extension.load(name=name, sources=[str(s) for s in SOURCES if s.suffix == ".cpp"],
                                 build_directory=str(folder),
-                                extra_cflags=BASE_FLAGS + ISA_FLAGS.get(isa, []), verbose=False)
+                                extra_cflags=BASE_FLAGS + ISA_FLAGS.get(isa, []),
+                                extra_ldflags=LINK_FLAGS, verbose=False)
     timings["build"] = time.perf_counter() - start
     return module
 

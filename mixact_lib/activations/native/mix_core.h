@@ -161,6 +161,9 @@ struct Layout {
 };
 
 constexpr int64_t CHUNK = 4096;
+// Elements below which a kernel stays on one thread (torch's own elementwise grain, at::internal::GRAIN_SIZE):
+// waking a second thread costs microseconds, and on a shared machine it may wait for a busy core.
+constexpr int64_t GRAIN = 32768;
 constexpr int W = 16;  // lanes of the backward's partial sums (a multiple of every vector width)
 
 // Calls body(start, stop, ch, tid) for every block of x, in parallel over blocks: a row of `inner`
@@ -170,7 +173,7 @@ inline void for_each_block(Layout L, F&& body) {
   const int64_t len = L.C == 1 ? CHUNK : L.inner;
   const int64_t total = L.rows * L.inner;
   const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
-  MIXACT_PARALLEL_FOR(0, blocks, 1, [&](int64_t b, int64_t e) {
+  MIXACT_PARALLEL_FOR(0, blocks, std::max<int64_t>(1, GRAIN / len), [&](int64_t b, int64_t e) {
     const int64_t tid = MIXACT_THREAD_NUM();
     for (int64_t r = b; r < e; ++r) body(r * len, std::min(r * len + len, total), L.C == 1 ? 0 : r % L.C, tid);
   });
@@ -230,7 +233,8 @@ inline void add_feats(T* acc, int64_t stride, T g, const Feats<T>& f) {
 // the loop over channels inside vectorises, each channel with its own coefficients.
 template <typename F>
 inline void for_each_sample(Layout L, F&& body) {
-  MIXACT_PARALLEL_FOR(0, L.rows / L.C, 16, [&](int64_t b, int64_t e) { body(b, e, MIXACT_THREAD_NUM()); });
+  MIXACT_PARALLEL_FOR(0, L.rows / L.C, std::max<int64_t>(16, GRAIN / L.C),
+                      [&](int64_t b, int64_t e) { body(b, e, MIXACT_THREAD_NUM()); });
 }
 
 // acc[j] += part[j] (T partial sums of one thread's samples into its float64 slab)

@@ -173,6 +173,16 @@ torch::Tensor rrelu_codes(int64_t n, int64_t seed) {
   return out;
 }
 
+// How many threads the kernels' parallel loop used for n blocks of `len` elements (for tests: a build without
+// OpenMP runs every loop on one thread whatever torch.set_num_threads says).
+int64_t parallel_threads(int64_t n, int64_t len) {
+  std::vector<char> seen(at::get_num_threads(), 0);
+  for_each_block(Layout{n, 2, len}, [&](int64_t, int64_t, int64_t, int64_t tid) { seen[tid] = 1; });
+  int64_t used = 0;
+  for (char s : seen) used += s;
+  return used;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -183,5 +193,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rational_forward", &rational_forward_op, "safe rational forward (x, coefficients (m+1+n, C), m, n, version 0 = A / 1 = B)");
   m.def("rational_backward", &rational_backward_op,
         "its backward: dx and the coefficients' gradients (m+1+n, C), double; empty for uncompiled degrees");
+  m.def("parallel_threads", &parallel_threads, "threads the kernels' loop used for n blocks of len elements");
   m.def("rrelu_codes", &rrelu_codes, "the random codes of elements 0..n-1 for a seed (for tests)");
 }

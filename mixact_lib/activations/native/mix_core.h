@@ -73,7 +73,9 @@ inline uint32_t key_of(int64_t seed) {
 }
 template <typename T>
 inline T code_of(uint32_t idx, uint32_t key) {
-  return static_cast<T>(static_cast<int16_t>(static_cast<uint16_t>(lowbias32(idx ^ key) >> 16)));
+  // the signed top half by an arithmetic shift (C++20): no 16-bit type in the loop, so the vectoriser keeps
+  // 32-bit lanes in full-width registers (an int16 there made GCC pick half-width float vectors)
+  return static_cast<T>(static_cast<int32_t>(lowbias32(idx ^ key)) >> 16);
 }
 
 // Everything the forward and backward need about one element.
@@ -95,7 +97,10 @@ struct Point {
       if constexpr ((M & bit(MISH)) != 0) {
         T n = t * (t + T(2));
         T tt = T(2) * t;
-        tsp = up ? (T(1) + tt) / (T(1) + tt + tt * t) : n / (n + T(2));
+        // numerator and denominator chosen before the one division (the same quotient as dividing on each side)
+        T num = up ? T(1) + tt : n;
+        T den = up ? T(1) + tt + tt * t : n + T(2);
+        tsp = num / den;
       }
       if constexpr ((M & bit(TANH)) != 0) {
         T t2 = t * t;

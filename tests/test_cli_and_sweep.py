@@ -39,6 +39,7 @@ def test_cli_paper_c_one_epoch_learns(tmp_path):
     environment = json.loads((out / "environment.json").read_text())
     assert environment["fast_backend"] in ("auto", "native", "eager", "compile") and environment["device"] == "cpu"
     assert environment["fast_path"] in ("native", "eager", "compile")
+    assert (environment["native_build"] or "").startswith("mixact_native_") == (environment["fast_path"] == "native")
 
 
 @needs_fmnist

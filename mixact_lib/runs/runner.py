@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .._version import __version__
-from ..activations import fast_backend, fast_path
+from ..activations import fast_backend, fast_native, fast_path
 from ..data import Dataset, load_dataset
 from ..models import build_model
 from ..training import summarize, train
@@ -213,6 +213,8 @@ def _train_into(config: RunConfig, out: Path, config_dict: dict, *, resume: bool
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the instruction set torch's kernels use
         "fast_backend": fast_backend(),  # the backend asked for (auto, native, eager, compile)
         "fast_path": fast_path(device),  # what the fused activations ran on: same maths, other speed
+        # the native kernels' build (source hash, ISA, torch, Python): which kernel source a run used
+        "native_build": fast_native.build_name() if fast_path(device) == "native" else None,
     })
     result = train(model, data, config.phases, batch_size=config.batch_size,
                    test_batch_size=config.test_batch_size, seed=config.seed, out=out,

@@ -244,10 +244,10 @@ def threads():
 def test_the_kernels_use_the_threads_torch_allows(lib, threads):
     # built without OpenMP, at::parallel_for compiles to a plain call and this reads 1 at any thread count
     threads(2)
-    assert lib.parallel_threads(64, 4096) == 2, "two threads allowed, the kernels' loop ran on fewer"
-    assert lib.parallel_threads(4, 64) == 1, "256 elements (below the grain) should stay on one thread"
+    assert lib.parallel_threads(64) == 2, "two threads allowed, the kernels' parallel loop called fewer"
+    assert lib.parallel_threads(1) == 1, "one item needs one thread"
     threads(1)
-    assert lib.parallel_threads(64, 4096) == 1
+    assert lib.parallel_threads(64) == 1
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")
@@ -265,4 +265,8 @@ def test_two_threads_give_the_one_thread_results(lib, backend, threads, name, kw
     threads(2)
     two = _values(fast, x, g)
     assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1]), "outputs or input gradients differ"
-    _close(two[2:], one[2:], 1e-5, 1e-5)  # parameter gradients: the same float32 sums, grouped otherwise
+    if len(shape) > 2:  # blocks' partial sums are added in block order whichever thread ran them: the same bits
+        for i, (a, b) in enumerate(zip(one[2:], two[2:])):
+            assert torch.equal(a, b), f"parameter gradient {i} differs between 1 and 2 threads"
+    else:  # (N, C) inputs: each thread sums its samples, then the threads' sums are added
+        _close(two[2:], one[2:], 1e-5, 1e-5)

@@ -2,10 +2,12 @@
 // this header alone). See mix_cpu.cpp for the maths.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -171,16 +173,31 @@ constexpr int64_t CHUNK = 4096;
 constexpr int64_t GRAIN = 32768;
 constexpr int W = 16;  // lanes of the backward's partial sums (a multiple of every vector width)
 
-// Calls body(start, stop, ch, tid) for every block of x, in parallel over blocks: a row of `inner`
-// elements, all of channel ch = row % C; or, when C == 1, a flat chunk of CHUNK elements (ch = 0).
+inline int64_t block_length(Layout L) { return L.C == 1 ? CHUNK : L.inner; }
+inline int64_t block_count(Layout L) {
+  return L.C == 1 ? (L.rows * L.inner + CHUNK - 1) / CHUNK : L.rows;
+}
+
+// Calls body(start, stop, ch, b) for every block b of x: a row of `inner` elements, all of channel
+// ch = row % C; or, when C == 1, a flat chunk of CHUNK elements (ch = 0). Blocks go out in tasks of at least
+// GRAIN elements to whichever thread asks next (an atomic counter), not split evenly in advance: on a machine
+// whose other core is busy, the thread that has a core takes most tasks instead of waiting for the one that
+// has not. Which thread ran a block never reaches a result: reductions go through per-block partials
+// (store_lanes, add_blocks), added in block order.
 template <typename F>
 inline void for_each_block(Layout L, F&& body) {
-  const int64_t len = L.C == 1 ? CHUNK : L.inner;
+  const int64_t len = block_length(L);
   const int64_t total = L.rows * L.inner;
-  const int64_t blocks = L.C == 1 ? (total + CHUNK - 1) / CHUNK : L.rows;
-  MIXACT_PARALLEL_FOR(0, blocks, std::max<int64_t>(1, GRAIN / len), [&](int64_t b, int64_t e) {
-    const int64_t tid = MIXACT_THREAD_NUM();
-    for (int64_t r = b; r < e; ++r) body(r * len, std::min(r * len + len, total), L.C == 1 ? 0 : r % L.C, tid);
+  const int64_t blocks = block_count(L);
+  const int64_t per_task = std::max<int64_t>(1, GRAIN / len);
+  const int64_t tasks = (blocks + per_task - 1) / per_task;
+  std::atomic<int64_t> next{0};
+  MIXACT_PARALLEL_FOR(0, tasks, 1, [&](int64_t, int64_t) {
+    for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) {
+      const int64_t last = std::min(blocks, (t + 1) * per_task);
+      for (int64_t r = t * per_task; r < last; ++r)
+        body(r * len, std::min(r * len + len, total), L.C == 1 ? 0 : r % L.C, r);
+    }
   });
 }
 
@@ -197,14 +214,31 @@ inline void in_lanes(int64_t start, int64_t stop, F&& body) {
   for (int l = 0; i < stop; ++i, ++l) body(i, l);
 }
 
-// acc[j * C + ch] += the sum of lane[j]'s W partial sums, for j < R (in double across blocks)
+// out[j] = the sum of lane[j]'s W partial sums (in T, lanes in order), for j < R: one block's partials
 template <int R, typename T>
-inline void add_lanes(const T (&lane)[R][W], double* acc, int64_t C, int64_t ch) {
+inline void store_lanes(const T (&lane)[R][W], double* out) {
   for (int j = 0; j < R; ++j) {
     T s = 0;
     for (int l = 0; l < W; ++l) s += lane[j][l];
-    acc[j * C + ch] += static_cast<double>(s);
+    out[j] = static_cast<double>(s);
   }
+}
+
+// acc[j * C + ch(b)] += part[b * R + j] for every block b in order (in double): the blocks' partials from
+// store_lanes, added in the same order whatever thread computed them
+template <int R>
+inline void add_blocks(const double* part, Layout L, double* acc) {
+  const int64_t blocks = block_count(L);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t ch = L.C == 1 ? 0 : b % L.C;
+    for (int j = 0; j < R; ++j) acc[j * L.C + ch] += part[b * R + j];
+  }
+}
+
+// uninitialised room for every block's R partials (each block writes all of its own)
+template <int R>
+inline std::unique_ptr<double[]> block_partials(Layout L) {
+  return std::unique_ptr<double[]>(new double[block_count(L) * R]);
 }
 
 // column ch of an (R, C) row-major matrix: coefficient or parameter j of channel ch is out[j]
@@ -274,7 +308,7 @@ void forward_kernel(const T* x, T* y, const T* coef, Layout L, uint32_t key) {
 
 template <int M, typename T>
 void backward_kernel(const T* x, const T* g, T* dx, const T* coef, Layout L, uint32_t key, double* sums) {
-  // sums: (threads, NF, C) in double, one slab per thread, added up by the caller
+  // sums: (threads, NF, C) in double, one slab per thread (the (N, C) path), added up by the caller
   const int64_t slab = NF * L.C;
   if (L.C > 1 && L.inner == 1) {
     for_each_sample(L, [&](int64_t first, int64_t last, int64_t tid) {
@@ -294,7 +328,8 @@ void backward_kernel(const T* x, const T* g, T* dx, const T* coef, Layout L, uin
     });
     return;
   }
-  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t tid) {
+  auto part = block_partials<NF>(L);
+  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t b) {
     T c[NF];
     column(coef, L.C, ch, c);
     T lane[NF][W] = {};
@@ -303,8 +338,9 @@ void backward_kernel(const T* x, const T* g, T* dx, const T* coef, Layout L, uin
       dx[i] = g[i] * backward_one<M, T>(x[i], c, noise_code<M, T>(i, key), f);
       add_feats<M>(&lane[0][l], W, g[i], f);
     });
-    add_lanes<NF>(lane, sums + tid * slab, L.C, ch);
+    store_lanes<NF>(lane, part.get() + b * NF);
   });
+  add_blocks<NF>(part.get(), L, sums);  // into thread 0's slab
 }
 
 // The feature sets compiled as their own loops; any other set runs in the smallest one containing it

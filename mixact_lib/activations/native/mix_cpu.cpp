@@ -173,11 +173,13 @@ torch::Tensor rrelu_codes(int64_t n, int64_t seed) {
   return out;
 }
 
-// How many threads the kernels' parallel loop used for n blocks of `len` elements (for tests: a build without
-// OpenMP runs every loop on one thread whatever torch.set_num_threads says).
-int64_t parallel_threads(int64_t n, int64_t len) {
+// How many threads the kernels' parallel loop (MIXACT_PARALLEL_FOR, as compiled into this library) calls for n
+// items (for tests: a build without OpenMP runs every loop on one thread whatever torch.set_num_threads says).
+// Each thread records itself on entry; for_each_block then hands out the work, so how much of it a thread takes
+// depends on when it gets a core, but whether it takes part does not.
+int64_t parallel_threads(int64_t n) {
   std::vector<char> seen(at::get_num_threads(), 0);
-  for_each_block(Layout{n, 2, len}, [&](int64_t, int64_t, int64_t, int64_t tid) { seen[tid] = 1; });
+  MIXACT_PARALLEL_FOR(0, n, 1, [&](int64_t, int64_t) { seen[at::get_thread_num()] = 1; });
   int64_t used = 0;
   for (char s : seen) used += s;
   return used;
@@ -193,6 +195,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rational_forward", &rational_forward_op, "safe rational forward (x, coefficients (m+1+n, C), m, n, version 0 = A / 1 = B)");
   m.def("rational_backward", &rational_backward_op,
         "its backward: dx and the coefficients' gradients (m+1+n, C), double; empty for uncompiled degrees");
-  m.def("parallel_threads", &parallel_threads, "threads the kernels' loop used for n blocks of len elements");
+  m.def("parallel_threads", &parallel_threads, "threads the kernels' parallel loop calls for n items");
   m.def("rrelu_codes", &rrelu_codes, "the random codes of elements 0..n-1 for a seed (for tests)");
 }

@@ -108,7 +108,8 @@ void rational_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layou
     });
     return;
   }
-  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t tid) {
+  auto part = block_partials<R>(L);
+  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t b) {
     T c[R];
     column(par, L.C, ch, c);
     T lane[R][W] = {};
@@ -117,8 +118,9 @@ void rational_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layou
       dx[i] = F::backward(x[i], c, g[i], d);
       for (int r = 0; r < R; ++r) lane[r][l] += d[r];
     });
-    add_lanes<R>(lane, sums + tid * slab, L.C, ch);
+    store_lanes<R>(lane, part.get() + b * R);
   });
+  add_blocks<R>(part.get(), L, sums);  // into thread 0's slab
 }
 
 // The degrees compiled as their own loops: (5, 4), the default of PAU and KAT, in both versions (version 0 =

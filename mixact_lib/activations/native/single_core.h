@@ -158,7 +158,8 @@ void single_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layout 
     });
     return;
   }
-  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t tid) {
+  auto part = block_partials<4>(L);
+  for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t b) {
     T p[4];
     column(par, L.C, ch, p);
     T lane[4][W] = {};
@@ -167,8 +168,9 @@ void single_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layout 
       dx[i] = single_backward<K, T>(x[i], p, g[i], d);
       lane[0][l] += d[0]; lane[1][l] += d[1]; lane[2][l] += d[2]; lane[3][l] += d[3];
     });
-    add_lanes<4>(lane, sums + tid * slab, L.C, ch);
+    store_lanes<4>(lane, part.get() + b * 4);
   });
+  add_blocks<4>(part.get(), L, sums);  // into thread 0's slab
 }
 
 }  // namespace mixact

@@ -198,6 +198,9 @@ def markdown(result: dict) -> str:
             ratios = [_ratio(cells[c]) if c in cells else "–" for c in cols]
             saved = [f"{cells[c]['saved_per_input_byte']:.2f}" if c in cells else "–" for c in cols[:2]]
             lines.append(f"| {name} | {mode} | " + " | ".join(ratios) + " | " + " | ".join(saved) + " |")
+        note = _fixed_note(table)
+        if note:
+            lines += ["", note]
         if run.get("merged"):
             lines.append("")
             lines += _merged_notes(run)[:-1]
@@ -226,6 +229,20 @@ def markdown(result: dict) -> str:
                          f"{c['mix_s']:.1f} | {total:.1f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _fixed_note(table: dict) -> str:
+    """One sentence on torch's own fixed kernels beside the fused mixture that contains one of them."""
+    fixed = [(name, table[(name, "train")]["reference"]["ratio_to_relu"]) for name in ("mish", "tanh", "sin")
+             if "reference" in table.get((name, "train"), {})]
+    fused = next((cells[c]["ratio_to_relu"] for (name, mode), cells in table.items() if (name, mode) == ("adact", "train")
+                  for c in ("fast (native)", "fast (compile)", "fast (eager)") if c in cells), None)
+    if not fixed or fused is None:
+        return ""
+    return ("Torch's own fixed kernels in the same run: " + ", ".join(f"{n} {r:.2f}×" for n, r in fixed)
+            + f" ReLU's time. The fused AdAct (training mode, the CPU default path), which computes a Mish among "
+            f"its seven members, takes {fused:.2f}×" + (" — less than torch's Mish alone." if dict(fixed).get("mish", 0)
+                                                        > fused else "."))
 
 
 def _merged_notes(run: dict) -> list[str]:

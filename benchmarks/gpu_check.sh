@@ -15,6 +15,8 @@
 #      float32 (rtol=atol=1e-5; a parameter gradient's atol grows with sqrt of the terms it sums, see
 #      tolerance() below) and bfloat16 (against the float32 reference on the same inputs and
 #      parameters, upcast; rtol=1.6e-2, atol=1e-2) -> results/bench/gpu_equivalence.json
+#   a2. the native CPU kernels (adact, mix, arelu, pau) at 1 thread and at every core of the host, a
+#      scaling check of their threading -> results/bench/gpu_host/activations-cpu[-t<cores>].json
 #   b. activation benchmark at 2^26 elements (64x64x128x128, float32 and bfloat16), eager and
 #      torch.compile backends -> results/bench/activations-cuda.json
 #   c. training benchmark (paper nets vs their ReLU twins, images/s and peak memory)
@@ -24,7 +26,7 @@
 #   e. deletes any checkpoint.pt under results/bench/ (results only, never weights), prints the GPU
 #      targets met or missed, where everything was written, and a reminder to commit results/bench/.
 #
-# How long: meant to finish in under 8 minutes on one GPU (most of it the benchmark of step b,
+# How long: meant to finish in under 9 minutes on one GPU (most of it the benchmark of step b,
 # including torch.compile's one-off compiles on a cold cache), plus setup time on a fresh machine.
 # Each step's seconds are printed at the end.
 #
@@ -219,6 +221,16 @@ print(f"equivalence check passed: {len(records)} (activation, dtype) pairs on {d
 EQUIVALENCE_PY
 step_done
 
+# ---------------------------------------------------------------- a2. native CPU kernels on the host's cores
+# The native CPU kernels split their loops over torch's threads (built with -fopenmp since issue 31); a GPU
+# host has many cores, so time them there at every core and at one, as a scaling check (not a README table).
+step "a2" "native CPU kernels at 1 and $(nproc) threads (writes $OUT/gpu_host/)"
+for threads in 1 "$(nproc)"; do
+  "$PY" benchmarks/activations.py --device cpu --threads "$threads" --rounds 10 --names adact mix arelu pau \
+    --hold-freed-memory --out "$OUT/gpu_host" 2>&1 | tee -a "$LOG"
+done
+step_done
+
 # ---------------------------------------------------------------- b. activation benchmark
 step "b" "activation benchmark at 2^26 elements (writes $OUT/activations-cuda.json)"
 "$PY" benchmarks/activations.py --device cuda --compile 2>&1 | tee -a "$LOG"
@@ -299,7 +311,7 @@ TARGETS_PY
   echo
   echo "gpu_check: written under $ROOT/$OUT/:"
   for f in "$OUT/gpu_check.log" "$OUT/gpu_equivalence.json" "$OUT/activations-cuda.json" \
-           "$OUT/training-cuda.json" "$EPOCH_OUT/"; do
+           "$OUT/training-cuda.json" "$OUT/gpu_host/" "$EPOCH_OUT/"; do
     if [ -e "$f" ]; then echo "  $f"; else echo "  $f (missing)"; fi
   done
   echo

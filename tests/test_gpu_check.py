@@ -73,6 +73,7 @@ def test_every_step_is_still_in_the_script():
         "<<'EQUIVALENCE_PY'",
         '"$PY" benchmarks/activations.py --device cuda --compile',
         '"$PY" benchmarks/training.py --device cuda --compile',
+        '"$PY" benchmarks/activations.py --device cpu --threads "$threads"',  # the native kernels' threading
         '"$PY" -m mixact_lib run --paper c --dataset fmnist --activation adact --epochs 1 --device cuda',
         "gpu_check.log",
         "gpu_equivalence.json",

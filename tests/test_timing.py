@@ -486,3 +486,15 @@ def test_a_script_with_require_quiet_measures_nothing_on_a_busy_machine(name, tm
         script.main(["--device", "cpu", "--quick", "--require-quiet", "--out", str(tmp_path)])
     assert exit_.value.code == 3 and not list(tmp_path.iterdir())
     assert "101 python tools/reproduce.py (99 %CPU)" in capsys.readouterr().err
+
+
+def test_the_activation_table_says_how_torchs_fixed_kernels_compare_with_the_fused_adact():
+    acts = _script("activations")
+    row = lambda ratio: {"ratio_to_relu": ratio}  # noqa: E731
+    table = {("mish", "train"): {"reference": row(7.0)}, ("tanh", "train"): {"reference": row(1.0)},
+             ("adact", "train"): {"reference": row(40.0), "fast (native)": row(2.5), "fast (eager)": row(25.0)}}
+    note = acts._fixed_note(table)
+    assert "mish 7.00×, tanh 1.00×" in note and "takes 2.50×" in note and "less than torch's Mish alone" in note
+    table[("adact", "train")]["fast (native)"] = row(9.0)
+    assert "less than" not in acts._fixed_note(table) and "takes 9.00×" in acts._fixed_note(table)
+    assert acts._fixed_note({("adact", "train"): {"fast (native)": row(2.5)}}) == ""

@@ -32,7 +32,8 @@ from . import machine, timing
 REFERENCE = "relu"
 
 
-def _training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float):
+def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float):
+    """A call running one training step of ``model`` on the batch (x, y): forward, cross-entropy, backward, AdamW."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
 
     def step() -> None:
@@ -78,7 +79,7 @@ def step_costs(activations: Sequence[str], model: str = "paper_c_convnet", model
             saved = timing.saved_bytes(lambda: F.cross_entropy(net(x), y))
             rows[name] = {"activation": name, "num_params": sum(p.numel() for p in net.parameters()),
                           "saved_bytes": saved, "fast_path": fast_path(device)}
-            steps[name] = _training_step(net, x, y, lr)
+            steps[name] = training_step(net, x, y, lr)
             timing.first_call_seconds(steps[name], sync)  # builds/loads kernels, allocates optimiser state
         timings = timing.time_rounds(steps, rounds, sync=sync, seed=seed, progress=progress)
     finally:

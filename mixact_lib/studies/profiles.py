@@ -37,6 +37,7 @@ from ..activations import fast_native, make_activation
 from ..activations.fast_core import fast_path
 from ..models import build_model
 from .step_cost import training_step
+from .timing import time_rounds
 
 #: arithmetic per element of each native kernel pass (float32), counted from ``native/mix_core.h``: +, −, ×
 #: and ÷ count one each, a fused multiply-add two; compares, selects, |x| and the integer hash of RReLU's
@@ -140,7 +141,7 @@ def pass_times(activations: Sequence[tuple[str, str]], shape: Sequence[int], rou
     """Seconds of each (activation, mode)'s forward and backward pass on a float32 tensor of ``shape``.
 
     Every round visits every (activation, mode, pass) once in a shuffled order, right after an untimed
-    call of the same thing. The forward is timed with autograd recording (as in training); the backward is
+    call of the same thing (:func:`~mixact_lib.studies.timing.time_rounds`, the benchmarks' harness). The forward is timed with autograd recording (as in training); the backward is
     ``torch.autograd.grad`` of a fresh forward's output, timed alone. Returns ``{(name, mode, pass): [s, …]}``.
     """
     gen = torch.Generator().manual_seed(seed)
@@ -153,15 +154,7 @@ def pass_times(activations: Sequence[tuple[str, str]], shape: Sequence[int], rou
         inputs = [x, *module.parameters()]
         calls[(name, mode, "forward")] = lambda m=module: m(x)
         calls[(name, mode, "backward")] = _backward_call(module, x, grad, inputs)
-    order = list(calls)
-    shuffle = random.Random(seed)
-    seconds: dict[tuple[str, str, str], list[float]] = {key: [] for key in order}
-    for _ in range(rounds):
-        shuffle.shuffle(order)
-        for key in order:
-            calls[key]()
-            seconds[key].append(_seconds(calls[key]))
-    return seconds
+    return time_rounds(calls, rounds, seed=seed).seconds
 
 
 def _backward_call(module: nn.Module, x: torch.Tensor, grad: torch.Tensor, inputs: list) -> Callable[[], None]:
@@ -198,15 +191,7 @@ def pool_after(shape: Sequence[int], rounds: int = 30, seed: int = 0) -> dict[st
         inputs = {name: fn(x) for name, fn in POOL_INPUTS.items()}
     pool = nn.MaxPool2d(2)
     calls = {name: (lambda t=t: pool(t)) for name, t in inputs.items()}
-    order = list(calls)
-    shuffle = random.Random(seed)
-    seconds: dict[str, list[float]] = {name: [] for name in order}
-    for _ in range(rounds):
-        shuffle.shuffle(order)
-        for name in order:
-            calls[name]()
-            seconds[name].append(_seconds(calls[name]))
-    return seconds
+    return time_rounds(calls, rounds, seed=seed).seconds
 
 
 def in_cache_ns(source: Path, elements: int = 1 << 16, reps: int = 200, compiler: str = "g++") -> dict | None:

@@ -205,7 +205,8 @@ inline void for_each_block(Layout L, F&& body) {
 // for the hardware prefetchers to run far enough ahead, and on a tensor that is not in L2 about a cycle per
 // element went to waiting for memory (benchmarks/breakdown.py: in-cache against tensor cycles/element).
 // in_sub_blocks walks [start, stop) in sub-blocks of SUB elements and, before each, calls prefetch(i) for one
-// element i per 64-byte line AHEAD elements on (never past `total`); prefetch_read/prefetch_write ask for a line.
+// element i per 64-byte line AHEAD elements on (never past the tensor's end); prefetch_read/prefetch_write ask for
+// a line.
 // SUB is a multiple of W, so the backward's lanes (in_lanes per sub-block) get the same elements as over the
 // whole block: the same sums, bit for bit.
 constexpr int64_t SUB = 256;
@@ -218,8 +219,9 @@ template <typename T>
 inline void prefetch_write(T* p) { __builtin_prefetch(p, 1, 3); }
 
 template <typename T, typename P, typename F>
-inline void in_sub_blocks(int64_t start, int64_t stop, int64_t total, P&& prefetch, F&& body) {
+inline void in_sub_blocks(int64_t start, int64_t stop, Layout L, P&& prefetch, F&& body) {
   constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(T));
+  const int64_t total = L.rows * L.inner;
   for (int64_t s0 = start; s0 < stop; s0 += SUB) {
     const int64_t s1 = std::min(s0 + SUB, stop);
     const int64_t end = std::min(s1 + AHEAD, total);
@@ -239,6 +241,24 @@ inline void in_lanes(int64_t start, int64_t stop, F&& body) {
     for (int l = 0; l < W; ++l) body(i + l, l);
   }
   for (int l = 0; i < stop; ++i, ++l) body(i, l);
+}
+
+// A forward block: y[i] = f(i) for i in [start, stop), vectorised, x and y prefetched ahead
+template <typename T, typename F>
+inline void map_block(int64_t start, int64_t stop, Layout L, const T* x, T* y, F&& f) {
+  in_sub_blocks<T>(start, stop, L, [&](int64_t i) { prefetch_read(x + i); prefetch_write(y + i); },
+                   [&](int64_t s0, int64_t s1) {
+#pragma omp simd
+    for (int64_t i = s0; i < s1; ++i) y[i] = f(i);
+  });
+}
+
+// A backward block: in_lanes(start, stop, body) in sub-blocks, x, g and dx prefetched ahead
+template <typename T, typename F>
+inline void lanes_block(int64_t start, int64_t stop, Layout L, const T* x, const T* g, T* dx, F&& body) {
+  in_sub_blocks<T>(start, stop, L,
+                   [&](int64_t i) { prefetch_read(x + i); prefetch_read(g + i); prefetch_write(dx + i); },
+                   [&](int64_t s0, int64_t s1) { in_lanes(s0, s1, body); });
 }
 
 // out[j] = the sum of lane[j]'s W partial sums (in T, lanes in order), for j < R: one block's partials
@@ -325,15 +345,10 @@ void forward_kernel(const T* x, T* y, const T* coef, Layout L, uint32_t key) {
     });
     return;
   }
-  const int64_t total = L.rows * L.inner;
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t) {
     T c[NF];
     column(coef, L.C, ch, c);
-    in_sub_blocks<T>(start, stop, total, [&](int64_t i) { prefetch_read(x + i); prefetch_write(y + i); },
-                     [&](int64_t s0, int64_t s1) {
-#pragma omp simd
-      for (int64_t i = s0; i < s1; ++i) y[i] = forward_one<M, T>(x[i], c, noise_code<M, T>(i, key));
-    });
+    map_block(start, stop, L, x, y, [&](int64_t i) { return forward_one<M, T>(x[i], c, noise_code<M, T>(i, key)); });
   });
 }
 
@@ -360,19 +375,14 @@ void backward_kernel(const T* x, const T* g, T* dx, const T* coef, Layout L, uin
     return;
   }
   auto part = block_partials<NF>(L);
-  const int64_t total = L.rows * L.inner;
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t b) {
     T c[NF];
     column(coef, L.C, ch, c);
     T lane[NF][W] = {};
-    in_sub_blocks<T>(start, stop, total,
-                     [&](int64_t i) { prefetch_read(x + i); prefetch_read(g + i); prefetch_write(dx + i); },
-                     [&](int64_t s0, int64_t s1) {
-      in_lanes(s0, s1, [&](int64_t i, int l) {
-        Feats<T> f;
-        dx[i] = g[i] * backward_one<M, T>(x[i], c, noise_code<M, T>(i, key), f);
-        add_feats<M>(&lane[0][l], W, g[i], f);
-      });
+    lanes_block(start, stop, L, x, g, dx, [&](int64_t i, int l) {
+      Feats<T> f;
+      dx[i] = g[i] * backward_one<M, T>(x[i], c, noise_code<M, T>(i, key), f);
+      add_feats<M>(&lane[0][l], W, g[i], f);
     });
     store_lanes<NF>(lane, part.get() + b * NF);
   });

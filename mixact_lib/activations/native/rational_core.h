@@ -78,15 +78,10 @@ void rational_forward_kernel(const T* x, T* y, const T* par, Layout L) {
     });
     return;
   }
-  const int64_t total = L.rows * L.inner;
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t) {
     T c[F::R];
     column(par, L.C, ch, c);
-    in_sub_blocks<T>(start, stop, total, [&](int64_t i) { prefetch_read(x + i); prefetch_write(y + i); },
-                     [&](int64_t s0, int64_t s1) {
-#pragma omp simd
-      for (int64_t i = s0; i < s1; ++i) y[i] = F::forward(x[i], c);
-    });
+    map_block(start, stop, L, x, y, [&](int64_t i) { return F::forward(x[i], c); });
   });
 }
 
@@ -113,19 +108,14 @@ void rational_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layou
     return;
   }
   auto part = block_partials<R>(L);
-  const int64_t total = L.rows * L.inner;
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t b) {
     T c[R];
     column(par, L.C, ch, c);
     T lane[R][W] = {};
-    in_sub_blocks<T>(start, stop, total,
-                     [&](int64_t i) { prefetch_read(x + i); prefetch_read(g + i); prefetch_write(dx + i); },
-                     [&](int64_t s0, int64_t s1) {
-      in_lanes(s0, s1, [&](int64_t i, int l) {
-        T d[R];
-        dx[i] = F::backward(x[i], c, g[i], d);
-        for (int r = 0; r < R; ++r) lane[r][l] += d[r];
-      });
+    lanes_block(start, stop, L, x, g, dx, [&](int64_t i, int l) {
+      T d[R];
+      dx[i] = F::backward(x[i], c, g[i], d);
+      for (int r = 0; r < R; ++r) lane[r][l] += d[r];
     });
     store_lanes<R>(lane, part.get() + b * R);
   });

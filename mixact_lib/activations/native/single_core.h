@@ -130,15 +130,10 @@ void single_forward_kernel(const T* x, T* y, const T* par, Layout L) {
     });
     return;
   }
-  const int64_t total = L.rows * L.inner;
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t) {
     T p[4];
     column(par, L.C, ch, p);
-    in_sub_blocks<T>(start, stop, total, [&](int64_t i) { prefetch_read(x + i); prefetch_write(y + i); },
-                     [&](int64_t s0, int64_t s1) {
-#pragma omp simd
-      for (int64_t i = s0; i < s1; ++i) y[i] = single_forward<K, T>(x[i], p);
-    });
+    map_block(start, stop, L, x, y, [&](int64_t i) { return single_forward<K, T>(x[i], p); });
   });
 }
 
@@ -163,19 +158,14 @@ void single_backward_kernel(const T* x, const T* g, T* dx, const T* par, Layout 
     return;
   }
   auto part = block_partials<4>(L);
-  const int64_t total = L.rows * L.inner;
   for_each_block(L, [&](int64_t start, int64_t stop, int64_t ch, int64_t b) {
     T p[4];
     column(par, L.C, ch, p);
     T lane[4][W] = {};
-    in_sub_blocks<T>(start, stop, total,
-                     [&](int64_t i) { prefetch_read(x + i); prefetch_read(g + i); prefetch_write(dx + i); },
-                     [&](int64_t s0, int64_t s1) {
-      in_lanes(s0, s1, [&](int64_t i, int l) {
-        T d[4];
-        dx[i] = single_backward<K, T>(x[i], p, g[i], d);
-        lane[0][l] += d[0]; lane[1][l] += d[1]; lane[2][l] += d[2]; lane[3][l] += d[3];
-      });
+    lanes_block(start, stop, L, x, g, dx, [&](int64_t i, int l) {
+      T d[4];
+      dx[i] = single_backward<K, T>(x[i], p, g[i], d);
+      lane[0][l] += d[0]; lane[1][l] += d[1]; lane[2][l] += d[2]; lane[3][l] += d[3];
     });
     store_lanes<4>(lane, part.get() + b * 4);
   });

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -51,9 +52,7 @@ NETS = [("paper_c_convnet", "adact"), ("paper_a_net", "mix")]
 def measure(shape, rounds: int, steps: int) -> dict:
     ghz = profiles.nominal_ghz()
     peak = profiles.machine_peak(ghz)
-    elements = 1
-    for size in shape:
-        elements *= size
+    elements = math.prod(shape)
     bandwidth = profiles.copy_bandwidth(elements)
     memory = profiles.copy_bandwidth((8 if steps < 3 else 256) << 18)
     # before the load window: the harness is a child process, whose CPU time would read as another's load
@@ -65,14 +64,12 @@ def measure(shape, rounds: int, steps: int) -> dict:
     for (name, mode, direction), times in seconds.items():
         counts = profiles.PASS_COUNTS[(profiles.counted(name, mode), direction)]
         median, best = statistics.median(times), min(times)
+        ns = None if in_cache is None else in_cache.get((profiles.counted(name, mode), direction))
         passes.append({"activation": name, "mode": mode, "pass": direction, "ms": median * 1e3,
                        "ms_min": best * 1e3, **counts,
-                       **profiles.rates(median, elements, counts, ghz, peak["gflops"], bandwidth)})
-    for row in passes:
-        key = (profiles.counted(row["activation"], row["mode"]), row["pass"])
-        ns = None if in_cache is None else in_cache.get(key)
-        row["in_cache_ns_per_element"] = ns
-        row["in_cache_cycles_per_element"] = None if ns is None or ghz is None else ns * ghz
+                       **profiles.rates(median, elements, counts, ghz, peak["gflops"], bandwidth),
+                       "in_cache_ns_per_element": ns,
+                       "in_cache_cycles_per_element": None if ns is None or ghz is None else ns * ghz})
     nets = profiles.step_breakdowns([(net, act) for net, activation in NETS for act in ("relu", activation)],
                                     steps=steps, blocks=1 if steps < 3 else 5)
     pools = profiles.pool_after(shape, rounds=rounds)

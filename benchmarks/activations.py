@@ -321,7 +321,7 @@ def readme_from_json(allow_loaded: bool = False, results: Path = RESULTS, readme
     for path in sorted(results.glob("activations-*.json")):
         key = path.stem  # activations-cpu, activations-cuda
         result = json.loads(path.read_text())
-        source = _shown(path)
+        source = timing.shown(path, ROOT)
         if timing.update_measured_block(readme, key, result, markdown(result), source, allow_loaded):
             print(f"updated {readme.name} block {key} from {source}")
         else:
@@ -330,11 +330,6 @@ def readme_from_json(allow_loaded: bool = False, results: Path = RESULTS, readme
             timing.update_block(readme, "reduction-error", reduction_markdown(result["reduction_error"]))
             print(f"updated {readme.name} block reduction-error from {source}")
     return refused
-
-
-def _shown(path: Path) -> str:
-    """A path as messages show it: relative to the repository where it lies inside it."""
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv=None) -> None:

@@ -136,9 +136,8 @@ def readme_from_json(allow_loaded: bool = False, results: Path = RESULTS, readme
         print(f"{path} is missing: run benchmarks/breakdown.py first", file=sys.stderr)
         return 1
     result = json.loads(path.read_text())
-    shown = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-    return 0 if timing.update_measured_block(readme, "profile-cpu", result, markdown(result), shown,
-                                             allow_loaded) else 1
+    return 0 if timing.update_measured_block(readme, "profile-cpu", result, markdown(result),
+                                             timing.shown(path, ROOT), allow_loaded) else 1
 
 
 def main(argv=None) -> None:

@@ -261,8 +261,9 @@ def readme_from_json(allow_loaded: bool = False, results: Path = RESULTS, readme
     refused = 0
     for path in sorted(results.glob("training-*.json")):
         result = json.loads(path.read_text())
-        if timing.update_measured_block(readme, path.stem, result, markdown(result), _shown(path), allow_loaded):
-            print(f"updated {readme.name} block {path.stem} from {_shown(path)}")
+        if timing.update_measured_block(readme, path.stem, result, markdown(result), timing.shown(path, ROOT),
+                                        allow_loaded):
+            print(f"updated {readme.name} block {path.stem} from {timing.shown(path, ROOT)}")
         else:
             refused += 1
     acts, train = results / "activations-cpu.json", results / "training-cpu.json"
@@ -270,17 +271,12 @@ def readme_from_json(allow_loaded: bool = False, results: Path = RESULTS, readme
         acts, train = json.loads(acts.read_text()), json.loads(train.read_text())
         both = {"runs": acts["runs"][:1] + train["runs"][:1]}  # the runs the targets table reads
         if timing.update_measured_block(readme, "targets-cpu", both, targets_markdown(acts, train),
-                                        f"{_shown(results / 'activations-cpu.json')} or training-cpu.json",
+                                        f"{timing.shown(results / 'activations-cpu.json', ROOT)} or training-cpu.json",
                                         allow_loaded):
             print(f"updated {readme.name} block targets-cpu")
         else:
             refused += 1
     return refused
-
-
-def _shown(path: Path) -> str:
-    """A path as messages show it: relative to the repository where it lies inside it."""
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv=None) -> None:

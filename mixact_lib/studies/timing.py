@@ -224,6 +224,11 @@ def write_result(result: dict, out: Path, default_out: Path, name: str, quick: b
     print(f"wrote {path}")
 
 
+def shown(path: Path, root: Path) -> str:
+    """A path as messages show it: relative to ``root`` (the repository) where it lies inside it."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def update_block(path: Path, key: str, text: str) -> None:
     """Replace the block between ``<!-- {key} -->`` and ``<!-- /{key} -->`` in the Markdown file ``path``."""
     body = path.read_text()

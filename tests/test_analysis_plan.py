@@ -252,11 +252,19 @@ def test_the_book_states_what_the_data_rule_out_and_whether_the_paper_value_is_a
     assert plan_tables.excludes_paper(row)
     assert "the paper's own +0.1845 among it" in plan_tables.claim_sentence(row)
     row.paper_effect = 0.02  # inside what the data allow: not excluded (the control)
-    assert not plan_tables.excludes_paper(row) and "paper's own" not in plan_tables.claim_sentence(row)
-    row.kind, row.bound_low = "non_inferiority", -0.0043
+    assert not plan_tables.excludes_paper(row) and "among it" not in plan_tables.claim_sentence(row)
+    # the seeds for 80 % power name the difference they assume: the paper's for a one-sample claim ...
+    assert ("(one-sided 95 %); 80 % power at the paper's own difference (+0.0200) needs about 3 paired seeds."
+            in plan_tables.claim_sentence(row))
+    row.kind, row.bound_low, row.margin = "non_inferiority", -0.0043, 0.003
     assert plan_tables.ruled_out(row) == "a loss larger than 0.0043" and not plan_tables.excludes_paper(row)
+    # ... and a true difference of 0 against the margin for non-inferiority
+    assert "80 % power at a true difference of 0 (margin 0.003)" in plan_tables.claim_sentence(row)
     row.kind = "equivalence"
     assert plan_tables.ruled_out(row) == "differences outside [-0.0043, +0.0310]"
+    assert "(each bound one-sided 95 %)" in plan_tables.claim_sentence(row)
+    row.seeds_needed = pd.NA  # no power estimate (no paper difference): no sentence about it
+    assert "power" not in plan_tables.claim_sentence(row)
     row.verdict, row.n_seeds, row.n_planned = "pending", 5, 20
     assert "*pending* until 20 seeds are in" in plan_tables.claim_sentence(row)
 

@@ -103,9 +103,21 @@ def claim_sentence(row, digits: int = 4) -> str:
     if row.kind == "equivalence" and row.verdict == REPLICATES:
         text += f": the two are equivalent within ±{row.margin:g}"
     if row.verdict in (INCONCLUSIVE, PENDING):
-        text += f"; the data already rule out {ruled_out(row, digits)}"
+        bounds = "each bound one-sided 95 %" if row.kind == "equivalence" else "one-sided 95 %"
+        text += f"; the data already rule out {ruled_out(row, digits)} ({bounds})"
         if excludes_paper(row):
             text += f", **the paper's own {row.paper_effect:+.{digits}f} among it**"
         if not pd.isna(row.seeds_needed):
-            text += f", and about {int(row.seeds_needed)} paired seeds would give 80 % power"
+            text += f"; {power_phrase(row, digits)}"
     return text + "."
+
+
+def power_phrase(row, digits: int = 4) -> str:
+    """The paired seeds of ``row.seeds_needed`` in words, with the true difference they assume: the paper's own
+    for a superiority or one-sample claim, 0 against the margin for non-inferiority and equivalence (the
+    assumptions of :func:`mixact_lib.analysis.stats.seeds_for_power`, at α before the family's correction)."""
+    if row.kind in ("non_inferiority", "equivalence"):
+        at = f"a true difference of 0 (margin {row.margin:g})"
+    else:
+        at = f"the paper's own difference ({row.paper_effect:+.{digits}f})"
+    return f"80 % power at {at} needs about {int(row.seeds_needed)} paired seeds"

@@ -119,6 +119,18 @@ def test_cost_view_cheapest_first():
     assert view.note == "Measured when this page was built: 7 rounds, batch 64, 1 torch thread(s)."
 
 
+def test_cost_caption_gives_relus_time_and_the_load_it_was_measured_under():
+    quiet = {"relu_ms": 12.34, "load": {"other_cores": 0.05, "cores": 2, "loadavg_1min_end": 0.4, "loaded": False}}
+    assert chapter.measured_note(quiet, 7, 64, 1) == (
+        "Measured when this page was built: 7 rounds, batch 64, 1 torch thread(s). ReLU's step: 12.3 ms. Other "
+        "processes held 0.05 of 2 cores meanwhile (1-minute load average 0.40): a quiet machine.")
+    busy = {"relu_ms": 30.0, "load": {"other_cores": 1.9, "cores": 2, "loadavg_1min_end": None, "loaded": True}}
+    assert chapter.measured_note(busy, 7, 64, 1).endswith(
+        "Other processes held 1.90 of 2 cores meanwhile: a loaded machine, so read the ratios as rough.")
+    unread = {"relu_ms": 30.0, "load": {"other_cores": None, "cores": 2, "loaded": None}}
+    assert "cannot count as quiet" in chapter.measured_note(unread, 7, 64, 1)
+
+
 def test_accuracy_and_cost_medians_and_figure():
     table = _table()
     priced = chapter.accuracy_and_cost(table, chapter.accuracy_summary(table), _costs())

@@ -165,8 +165,29 @@ def cost_view(summary: pd.DataFrame, costs: pd.DataFrame, rounds: int, batch: in
                               "ratio_high": "highest round", "saved_mb": "MB held for backward",
                               "saved_ratio": "memory ÷ ReLU's", "fast_path": "kernels"},
                       digits={"step_ratio": 2, "ratio_low": 2, "ratio_high": 2, "saved_mb": 1, "saved_ratio": 2},
-                      note=f"Measured when this page was built: {rounds} rounds, batch {batch}, {threads} torch "
-                           "thread(s).")
+                      note=measured_note(costs.attrs, rounds, batch, threads))
+
+
+def measured_note(attrs: dict, rounds: int, batch: int, threads: int) -> str:
+    """The cost table's caption: how it was measured, ReLU's own step time, and how loaded the machine was
+    (``attrs`` of :func:`mixact_lib.studies.step_cost.step_costs`: ``relu_ms`` and the harness's ``load``).
+
+    A ratio is measured side by side, so a steady load cancels in it, but a load that comes and goes does not:
+    a reader needs ReLU's absolute time and the load beside the ratios to judge them.
+    """
+    note = f"Measured when this page was built: {rounds} rounds, batch {batch}, {threads} torch thread(s)."
+    if "relu_ms" in attrs:
+        note += f" ReLU's step: {attrs['relu_ms']:.1f} ms."
+    load = attrs.get("load") or {}
+    if load.get("other_cores") is not None:
+        average = load.get("loadavg_1min_end")
+        note += (f" Other processes held {load['other_cores']:.2f} of {load['cores']} cores meanwhile"
+                 + (f" (1-minute load average {average:.2f})" if average is not None else ""))
+        note += (": a loaded machine, so read the ratios as rough." if load.get("loaded") else
+                 ": a quiet machine.")
+    elif load:
+        note += " The machine's load could not be read, so these ratios cannot count as quiet."
+    return note
 
 
 def accuracy_and_cost(table: pd.DataFrame, summary: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:

@@ -2,8 +2,9 @@
 
 Each page is served from 127.0.0.1 (as GitHub Pages serves it: over HTTP, not file://) and opened once with every
 request to another host refused, then checked as a reader would see it:
-no console errors, every image loaded, the maths typeset by MathJax (no raw ``\\(`` or ``\\[`` left), no ``NaN``
-or traceback in a cell's output, every internal link (and its #anchor) found. A screenshot of each page goes to
+no console errors, every image loaded, the maths typeset by MathJax (no raw ``\\(`` or ``\\[`` left) and no display
+equation wider than the column, no ``NaN`` or traceback in a cell's output, every internal link (and its #anchor)
+found. A screenshot of each page goes to
 _build/screenshots/<page>.png. Playwright drives the system's Chromium (Debian's ``chromium``, which .ci/run
 installs): no browser is downloaded. Without Chromium or Playwright the tests are skipped and say which is missing.
 
@@ -64,6 +65,10 @@ INSPECT = """async () => {
     mathjax: mj ? (mj.version || "loaded") : null,
     maths: document.querySelectorAll(".math").length,
     typeset: document.querySelectorAll("mjx-container, .MathJax, .MathJax_Display, .MathJax_CHTML").length,
+    // display equations wider than the column: MathJax clips them (3) or the reader must scroll to read them
+    wide_maths: Array.from(document.querySelectorAll('mjx-container[display="true"], .MathJax_Display'))
+      .filter(e => e.scrollWidth > e.clientWidth + 1)
+      .map(e => `${e.textContent.trim().slice(0, 60)} (${e.scrollWidth} px in ${e.clientWidth})`),
     prose: prose,
     outputs: Array.from(document.querySelectorAll(".cell_output, .output")).map(e => e.innerText),
     tracebacks: document.querySelectorAll(".output.traceback, .output .ansi-red-fg").length,
@@ -162,6 +167,14 @@ def test_maths_is_typeset_offline(seen, name):
     assert not raw, f"{name}: raw TeX left in the page (MathJax {report['mathjax']}): {raw[:3]}"
     if report["maths"]:
         assert report["mathjax"] and report["typeset"], f"{name}: {report['maths']} equations, none typeset"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", PAGES)
+def test_display_maths_fits_the_column(seen, name):
+    wide = seen[name]["wide_maths"]
+    assert not wide, (f"{name}: {len(wide)} display equation(s) wider than the page's column, so cut off: {wide[:3]}; "
+                      "break them over lines (\\begin{gathered} ... \\\\ ... \\end{gathered}) or shorten them")
 
 
 @pytest.mark.book

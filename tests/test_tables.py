@@ -79,6 +79,8 @@ def test_wide_tables_scroll_in_their_box_and_cells_do_not_wrap():
     wide = pd.DataFrame({f"column_{k}": [0.123456] for k in range(30)})
     html = show_table(wide, note="seconds: wall clock").to_html()
     assert 'class="mx-table-box"' in html and "overflow-x: auto" in html and "white-space: nowrap" in html
+    # numbers stay on one line; headers and text cells may wrap, so that a table fits the column
+    assert ".mx-table th, .mx-table td.mx-text {white-space: normal;" in html
     assert html.count("</th>") == 30 and "seconds: wall clock" in html
 
 

@@ -5,9 +5,10 @@
 
 :func:`show_table` turns a DataFrame into an HTML table that a notebook shows as its output (or with
 ``display``). It drops the index, writes ``–`` for NaN/None, renames our column names to words
-(:data:`LABELS`, underscores become spaces otherwise), keeps every cell on one line and wraps the
-table in a box that scrolls sideways, so a wide table is never cut off. Numbers are rounded to what
-their spread supports:
+(:data:`LABELS`, underscores become spaces otherwise), keeps every number on one line, lets headers and
+text cells wrap (so most tables fit the page's column, about 700 px on a 1300 px window) and wraps the
+table in a box that scrolls sideways, so a table still too wide is never cut off. Numbers are rounded to
+what their spread supports:
 
 - ``<v>_mean`` / ``<v>_std`` column pairs (as :func:`mixact_lib.mean_sd_table` writes them) become one
   ``mean ± sd`` column named ``v``, both rounded to the sd's first significant digit (two digits when
@@ -43,12 +44,14 @@ LABELS = {
 _STYLE = """<style>
 .mx-table-box {overflow-x: auto; max-width: 100%; margin: 0.4em 0 1.2em 0;}
 .mx-table-box table.mx-table {border-collapse: collapse; font-size: 0.85em; width: auto; margin: 0;}
-.mx-table th, .mx-table td {white-space: nowrap; padding: 0.25em 0.6em; border: none; text-align: right;
+.mx-table th, .mx-table td {white-space: nowrap; padding: 0.25em 0.4em; border: none; text-align: right;
   border-bottom: 1px solid rgba(127, 127, 127, 0.25); vertical-align: baseline;}
 .mx-table thead th {border-bottom: 2px solid rgba(127, 127, 127, 0.6); font-weight: 600;}
 .mx-table thead th.mx-group {border-bottom: 1px solid rgba(127, 127, 127, 0.6); text-align: center;}
 .mx-table tbody tr:nth-child(even) {background: rgba(127, 127, 127, 0.07);}
 .mx-table .mx-text {text-align: left;}
+.mx-table th, .mx-table td.mx-text {white-space: normal; min-width: 4.5em;}
+.mx-table td.mx-text {min-width: 6em; max-width: 26em;}
 .mx-note {font-size: 0.8em; opacity: 0.8; margin: 0.2em 0 0 0.2em; white-space: normal;}
 </style>"""
 

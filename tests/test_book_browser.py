@@ -57,6 +57,7 @@ INSPECT = """async () => {
   const images = Array.from(document.images);
   images.forEach(img => { img.loading = "eager"; });
   await Promise.all(images.map(img => img.decode().catch(() => null)));
+  const column = (document.querySelector("article") || document.body).getBoundingClientRect();
   const article = (document.querySelector("article") || document.body).cloneNode(true);
   article.querySelectorAll("pre, code, script, style, .highlight").forEach(e => e.remove());
   document.body.appendChild(article); article.style.display = "block";   // innerText needs a rendered node
@@ -65,9 +66,10 @@ INSPECT = """async () => {
     mathjax: mj ? (mj.version || "loaded") : null,
     maths: document.querySelectorAll(".math").length,
     typeset: document.querySelectorAll("mjx-container, .MathJax, .MathJax_Display, .MathJax_CHTML").length,
-    // display equations wider than the column: MathJax clips them (3) or the reader must scroll to read them
-    wide_maths: Array.from(document.querySelectorAll('mjx-container[display="true"], .MathJax_Display'))
-      .filter(e => e.scrollWidth > e.clientWidth + 1)
+    // display equations wider than the column: MathJax 3 clips them inside their box (scrollWidth), MathJax 2's
+    // box itself runs past the article's right edge
+    wide_maths: Array.from(document.querySelectorAll('mjx-container[display="true"], .MathJax_Display, .MJXc-display'))
+      .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > column.right + 1)
       .map(e => `${e.textContent.trim().slice(0, 60)} (${e.scrollWidth} px in ${e.clientWidth})`),
     prose: prose,
     outputs: Array.from(document.querySelectorAll(".cell_output, .output")).map(e => e.innerText),

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
     ("FusedActivation", "activation"), ("FusedActivationBackward", "activation"), ("aten::clamp_min", "activation"),
     ("aten::threshold_backward", "activation"), ("aten::mkldnn_convolution", "convolution"),
     ("aten::convolution_backward", "convolution"), ("aten::native_batch_norm_backward", "batchnorm"),
-    ("aten::max_pool2d_with_indices", "pooling"), ("aten::addmm", "linear"), ("Optimizer.step#AdamW.step", "optimizer"),
+    ("aten::max_pool2d_with_indices", "pooling"), ("NativeMaxPool2", "pooling"), ("NativeMaxPool2Backward", "pooling"),
+    ("aten::addmm", "linear"), ("Optimizer.step#AdamW.step", "optimizer"),
     ("aten::_foreach_mul_", "optimizer"), ("aten::fill_", "other"), ("aten::softmax", "other")])
 def test_operators_fall_into_their_groups(name, group):
     assert profiles.group_of(name) == group

@@ -34,7 +34,7 @@ import torch
 ACTIVATIONS = ("mix", "adact", "arelu", "asigmoid", "atanh", "pelu", "frelu", "swish_beta", "prelu", "acon_c",
                "pau", "kat_rational")
 SOURCES = tuple(Path(__file__).parent / "native" / name
-                for name in ("mix_cpu.cpp", "mix_core.h", "single_core.h", "rational_core.h"))
+                for name in ("mix_cpu.cpp", "mix_core.h", "single_core.h", "rational_core.h", "pool_core.h"))
 #: compiler flags per torch CPU capability (``torch.backends.cpu.get_cpu_capability()``)
 ISA_FLAGS = {"AVX512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"],
              "AVX2": ["-mavx2", "-mfma"]}

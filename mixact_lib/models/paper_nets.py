@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from .common import as_size, halved
+from .pooling import MaxPool2x2
 from .sites import ActivationSpec, SiteMaker
 
 
@@ -69,10 +70,10 @@ class PaperANet(nn.Module):
         self.features = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(in_channels, c1, 3, padding=1)),
             ("act1", make_site(c1)),
-            ("pool1", nn.MaxPool2d(2)),
+            ("pool1", MaxPool2x2()),
             ("conv2", nn.Conv2d(c1, c2, 3, padding=1)),
             ("act2", make_site(c2)),
-            ("pool2", nn.MaxPool2d(2)),
+            ("pool2", MaxPool2x2()),
         ]))
         self.classifier = nn.Sequential(OrderedDict([
             ("flatten", nn.Flatten()),
@@ -140,7 +141,7 @@ class PaperCConvNet(nn.Module):
             layers[f"conv{i}"] = nn.Conv2d(previous, c, 3, padding=1)
             layers[f"bn{i}"] = nn.BatchNorm2d(c)
             layers[f"act{i}"] = make_site(c)
-            layers[f"pool{i}"] = nn.MaxPool2d(kernel_size=2, stride=2)
+            layers[f"pool{i}"] = MaxPool2x2()  # nn.MaxPool2d(2, 2), bit for bit, on the native kernel on a CPU
             previous = c
         self.features = nn.Sequential(layers)
         self.classifier = nn.Sequential(OrderedDict([

@@ -67,7 +67,7 @@ GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
         "aten::relu", "aten::relu_", "aten::clamp_min", "aten::clamp_min_", "aten::threshold_backward")),
     ("convolution", lambda n: "convolution" in n or n.startswith("aten::conv")),
     ("batchnorm", lambda n: "batch_norm" in n),
-    ("pooling", lambda n: "pool" in n),
+    ("pooling", lambda n: "pool" in n.lower()),  # torch's aten::max_pool2d…, or mixact's NativeMaxPool2
     ("linear", lambda n: n in ("aten::addmm", "aten::mm", "aten::linear", "aten::t")),
     ("optimizer", lambda n: n.startswith("Optimizer.") or n.startswith("aten::_foreach")
      or n in ("aten::lerp_", "aten::addcdiv_", "aten::addcmul_", "aten::sqrt", "aten::_fused_adamw_")),

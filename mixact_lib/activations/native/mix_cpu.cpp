@@ -20,6 +20,7 @@
 #include "mix_core.h"
 #include "single_core.h"
 #include "rational_core.h"
+#include "pool_core.h"
 
 namespace {
 using namespace mixact;
@@ -165,6 +166,47 @@ std::vector<torch::Tensor> rational_backward_op(torch::Tensor x, torch::Tensor g
   return {dx, sums.sum(0)};
 }
 
+PoolShape pool_shape(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() >= 2 && x.is_contiguous(), "mixact native: max-pool needs a contiguous (..., H, W) input");
+  const int64_t H = x.size(-2), W = x.size(-1);
+  TORCH_CHECK(H >= 2 && W >= 2, "mixact native: max-pool 2x2 needs H, W >= 2, got ", H, "x", W);
+  return {x.numel() / (H * W), H, W};
+}
+
+std::vector<int64_t> pooled_sizes(const torch::Tensor& x) {
+  auto sizes = x.sizes().vec();
+  sizes[sizes.size() - 2] /= 2;
+  sizes[sizes.size() - 1] /= 2;
+  return sizes;
+}
+
+// y and, when code is wanted (training), which of the four won each window (int32, 0..3 in scan order)
+std::vector<torch::Tensor> maxpool2_forward(torch::Tensor x, bool want_code) {
+  PoolShape S = pool_shape(x);
+  auto y = torch::empty(pooled_sizes(x), x.options());
+  auto code = torch::empty(want_code ? pooled_sizes(x) : std::vector<int64_t>{0}, x.options().dtype(torch::kInt32));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "maxpool2_forward", [&] {
+    if (want_code)
+      maxpool2_forward_kernel<true, scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
+                                              code.data_ptr<int32_t>(), S);
+    else
+      maxpool2_forward_kernel<false, scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), nullptr, S);
+  });
+  return {y, code};
+}
+
+torch::Tensor maxpool2_backward(torch::Tensor grad, torch::Tensor code, std::vector<int64_t> input_sizes) {
+  auto dx = torch::empty(input_sizes, grad.options());
+  PoolShape S = pool_shape(dx);
+  TORCH_CHECK(grad.is_contiguous() && code.is_contiguous() && grad.sizes() == code.sizes() &&
+                  grad.sizes().vec() == pooled_sizes(dx) && code.scalar_type() == torch::kInt32,
+              "mixact native: max-pool backward needs contiguous grad and int32 code of the pooled shape");
+  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "maxpool2_backward", [&] {
+    maxpool2_backward_kernel<scalar_t>(grad.data_ptr<scalar_t>(), code.data_ptr<int32_t>(), dx.data_ptr<scalar_t>(), S);
+  });
+  return dx;
+}
+
 torch::Tensor rrelu_codes(int64_t n, int64_t seed) {
   auto out = torch::empty({n}, torch::kInt16);
   uint32_t key = key_of(seed);
@@ -195,6 +237,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rational_forward", &rational_forward_op, "safe rational forward (x, coefficients (m+1+n, C), m, n, version 0 = A / 1 = B)");
   m.def("rational_backward", &rational_backward_op,
         "its backward: dx and the coefficients' gradients (m+1+n, C), double; empty for uncompiled degrees");
+  m.def("maxpool2_forward", &maxpool2_forward, "2x2 stride-2 max-pool as torch's CPU kernel: y and (want_code) the winners");
+  m.def("maxpool2_backward", &maxpool2_backward, "its backward: dx from dy, the winners' code and the input's sizes");
   m.def("parallel_threads", &parallel_threads, "threads the kernels' parallel loop calls for n items");
   m.def("rrelu_codes", &rrelu_codes, "the random codes of elements 0..n-1 for a seed (for tests)");
 }

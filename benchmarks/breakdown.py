@@ -31,11 +31,8 @@ labels a loaded one).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
 import torch
@@ -131,37 +128,17 @@ def markdown(result: dict) -> str:
 
 
 def readme_from_json(allow_loaded: bool = False, results: Path = RESULTS, readme: Path = README) -> int:
-    path = results / "profile-cpu.json"
-    if not path.exists():
-        print(f"{path} is missing: run benchmarks/breakdown.py first", file=sys.stderr)
-        return 1
-    result = json.loads(path.read_text())
-    return 0 if timing.update_measured_block(readme, "profile-cpu", result, markdown(result),
-                                             timing.shown(path, ROOT), allow_loaded) else 1
+    return timing.readme_from_json(results / "profile-cpu.json", readme, "profile-cpu", markdown, ROOT, allow_loaded)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--quick", action="store_true", help="smoke run: small tensor, 2 rounds, 1 step, no JSON")
+    parser = timing.script_parser(__doc__, RESULTS, "profile-cpu.json", "profile tables",
+                                  "smoke run: small tensor, 2 rounds, 1 step, no JSON")
     parser.add_argument("--rounds", type=int, default=20, help="rounds of the pass timings (default 20)")
     parser.add_argument("--steps", type=int, default=4, help="profiled training steps per net and block (default 4)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     parser.add_argument("--shape", type=int, nargs="+", default=[64, 32, 28, 28], help="tensor shape of part 1")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for profile-cpu.json")
-    parser.add_argument("--hold-freed-memory", action="store_true",
-                        help="restart with GLIBC_TUNABLES set so that glibc keeps freed buffers (recorded in the JSON)")
-    parser.add_argument("--update-readme", action="store_true", help="only rebuild the README's profile tables")
-    timing.add_load_arguments(parser)
     args = parser.parse_args(argv)
-    if args.allow_loaded and not args.update_readme:
-        parser.error("--allow-loaded decides which runs may fill the README: give it with --update-readme")
-    if args.update_readme:
-        raise SystemExit(readme_from_json(args.allow_loaded))
-    if args.hold_freed_memory:
-        machine.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
-    load_before = machine.check_before_measuring(args.require_quiet)
+    load_before = timing.start_measurement(parser, args, argv, __file__, readme_from_json)
     torch.set_num_threads(args.threads)
     shape, rounds, steps = ((4, 8, 16, 16), 2, 1) if args.quick else (tuple(args.shape), args.rounds, args.steps)
     result = machine.result_header(load_before=load_before)

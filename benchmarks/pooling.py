@@ -15,9 +15,6 @@ it; the results are the same bits either way (``tests/test_pooling.py``), so onl
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 
 import torch
@@ -140,37 +137,17 @@ def markdown(result: dict) -> str:
 
 
 def readme_from_json(allow_loaded: bool = False, results: Path = RESULTS, readme: Path = README) -> int:
-    path = results / "pooling-cpu.json"
-    if not path.exists():
-        print(f"{path} is missing: run benchmarks/pooling.py first", file=sys.stderr)
-        return 1
-    result = json.loads(path.read_text())
-    return 0 if timing.update_measured_block(readme, "pooling-cpu", result, markdown(result),
-                                             timing.shown(path, ROOT), allow_loaded) else 1
+    return timing.readme_from_json(results / "pooling-cpu.json", readme, "pooling-cpu", markdown, ROOT, allow_loaded)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--quick", action="store_true", help="smoke run: small shapes, 2 rounds, no JSON")
+    parser = timing.script_parser(__doc__, RESULTS, "pooling-cpu.json", "pooling table",
+                                  "smoke run: small shapes, 2 rounds, no JSON")
     parser.add_argument("--rounds", type=int, default=20, help="timing rounds (default 20)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for pooling-cpu.json")
-    parser.add_argument("--hold-freed-memory", action="store_true",
-                        help="restart with GLIBC_TUNABLES set so that glibc keeps freed buffers (recorded in the JSON)")
-    parser.add_argument("--update-readme", action="store_true", help="only rebuild the README's pooling table")
-    timing.add_load_arguments(parser)
     args = parser.parse_args(argv)
-    if args.allow_loaded and not args.update_readme:
-        parser.error("--allow-loaded decides which runs may fill the README: give it with --update-readme")
-    if args.update_readme:
-        raise SystemExit(readme_from_json(args.allow_loaded))
-    if fast_native.library() is None:
+    if not args.update_readme and fast_native.library() is None:
         raise SystemExit(f"the native kernels are unavailable here ({fast_native.failure()}): nothing to compare")
-    if args.hold_freed_memory:
-        machine.restart_holding_freed_memory([__file__, *(sys.argv[1:] if argv is None else argv)])
-    load_before = machine.check_before_measuring(args.require_quiet)
+    load_before = timing.start_measurement(parser, args, argv, __file__, readme_from_json)
     torch.set_num_threads(args.threads)
     shapes, nets, rounds = (([(4, 8, 16, 16), (4, 8, 7, 7)], NETS[:1], 2) if args.quick
                             else (SHAPES, NETS, args.rounds))

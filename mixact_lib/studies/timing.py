@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .machine import (BUSY_EXIT, LOADED_CORES, QUIET_CHECK_SECONDS, CpuSample, any_loaded, cpu_sample, load_between,
-                      load_label, readme_refusal)
+from .machine import (BUSY_EXIT, LOADED_CORES, QUIET_CHECK_SECONDS, CpuSample, any_loaded, check_before_measuring,
+                      cpu_sample, load_between, load_label, readme_refusal, restart_holding_freed_memory)
 
 
 # ------------------------------------------------------------------ timing
@@ -246,6 +246,49 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require-quiet", action="store_true",
                         help=f"exit with status {BUSY_EXIT} instead of measuring when other processes hold more "
                              f"than {LOADED_CORES:g} cores (watched for {QUIET_CHECK_SECONDS:g} s before the rounds)")
+
+
+def readme_from_json(path: Path, readme: Path, key: str, markdown: Callable[[dict], str], root: Path,
+                     allow_loaded: bool) -> int:
+    """A benchmark script's ``--update-readme``: README block ``key`` from the JSON at ``path``; the exit status."""
+    if not path.exists():
+        print(f"{path} is missing: run the benchmark script first", file=sys.stderr)
+        return 1
+    result = json.loads(path.read_text())
+    return 0 if update_measured_block(readme, key, result, markdown(result), shown(path, root), allow_loaded) else 1
+
+
+def script_parser(doc: str, results: Path, json_name: str, readme_what: str, quick_help: str
+                  ) -> argparse.ArgumentParser:
+    """The arguments every single-run benchmark script shares: ``--quick`` (``quick_help``), ``--threads``,
+    ``--out`` (folder of ``json_name``), ``--hold-freed-memory``, ``--update-readme`` (rebuild ``readme_what``)
+    and :func:`add_load_arguments`'s; the description and epilog come from the script's docstring ``doc``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=doc.split("\n\n", 1)[1])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--out", type=Path, default=results, help=f"folder for {json_name}")
+    parser.add_argument("--hold-freed-memory", action="store_true",
+                        help="restart with GLIBC_TUNABLES set so that glibc keeps freed buffers (recorded in the JSON)")
+    parser.add_argument("--update-readme", action="store_true", help=f"only rebuild the README's {readme_what}")
+    add_load_arguments(parser)
+    return parser
+
+
+def start_measurement(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None,
+                      script: str, update_readme: Callable[[bool], int]) -> dict:
+    """What a single-run benchmark script does after parsing ``args`` (which have ``--update-readme``,
+    ``--hold-freed-memory`` and :func:`add_load_arguments`'s flags): refuse ``--allow-loaded`` without
+    ``--update-readme``; with it, only rebuild the README (``update_readme(allow_loaded)``) and exit; restart
+    holding freed memory if asked; watch the machine (``--require-quiet``). Returns the load reading before."""
+    if args.allow_loaded and not args.update_readme:
+        parser.error("--allow-loaded decides which runs may fill the README: give it with --update-readme")
+    if args.update_readme:
+        raise SystemExit(update_readme(args.allow_loaded))
+    if args.hold_freed_memory:
+        restart_holding_freed_memory([script, *(sys.argv[1:] if argv is None else argv)])
+    return check_before_measuring(args.require_quiet)
 
 
 def ms_phrase(ms: float, ms_min: float | None, digits: int = 2) -> str:

@@ -140,3 +140,12 @@ def test_the_benchmark_times_both_pools_side_by_side(tmp_path):
         (m, s) for m in ("train", "eval") for s in ((4, 8, 16, 16), (4, 8, 7, 7))}
     assert all(r["torch_ms"] > 0 and r["native_ms"] > 0 and r["ratio"] > 0 for r in run["pools"] + run["steps"])
     assert run["loaded"] in (True, False, None) and "native ÷ torch" in proc.stdout
+
+
+@native
+def test_a_compiled_net_pools_with_torch_inside_the_graph():
+    net = build_model("paper_c_convnet", num_classes=10, in_channels=1, activation="relu", image_size=(16, 16),
+                      channels=[4, 4, 4, 4])
+    x = torch.randn(2, 1, 16, 16)
+    compiled = torch.compile(net, backend="eager", fullgraph=True)  # fullgraph: a graph break would raise
+    assert torch.equal(compiled(x), net(x))

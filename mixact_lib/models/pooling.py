@@ -52,8 +52,10 @@ class NativeMaxPool2(torch.autograd.Function):
 
 
 def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
-    """``torch.nn.functional.max_pool2d(x, 2)``, on the native kernel where :func:`native_eligible`."""
-    if not native_eligible(x):
+    """``torch.nn.functional.max_pool2d(x, 2)``, on the native kernel where :func:`native_eligible` (and not while
+    ``torch.compile`` traces: its compiler lowers torch's pool itself, and an opaque extension call would split the
+    graph)."""
+    if torch.compiler.is_compiling() or not native_eligible(x):
         return nn.functional.max_pool2d(x, 2)
     if torch.is_grad_enabled() and x.requires_grad:
         return NativeMaxPool2.apply(x)

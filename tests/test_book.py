@@ -72,3 +72,15 @@ def test_pages_hide_papermills_injected_parameters_and_load_local_mathjax(built_
         assert "# Parameters" not in text, f"{stem} shows papermill's injected-parameters cell"
         assert "_static/mathjax/tex-mml-chtml.js" in text or "_static/mathjax/MathJax.js" in text, \
             f"{stem} loads MathJax from outside the book (no local copy? run tools/setup.sh)"
+
+
+@pytest.mark.book
+def test_pages_link_the_books_stylesheet_and_no_mathjax_internals(built_book):
+    """book/style/*.css is linked from every page; MathJax's own extension scripts are not (a copy of MathJax in
+    the source's _static/ would make jupyter-book link each of its hundreds of .js files from every page)."""
+    for stem in chapters():
+        text = (HTML / "book" / f"{stem}.html").read_text()
+        assert re.search(r'href="[./]*_static/mixact\.css', text), f"{stem} does not link book/style/mixact.css"
+        mathjax = re.findall(r'<script src="[^"]*_static/mathjax/[^"]*"', text)
+        assert len(mathjax) <= 1, \
+            f"{stem} links {len(mathjax)} MathJax scripts, e.g. {mathjax[:3]}: only the entry point belongs"

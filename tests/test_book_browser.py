@@ -2,11 +2,11 @@
 
 Each page is served from 127.0.0.1 (as GitHub Pages serves it: over HTTP, not file://) and opened once with every
 request to another host refused, then checked as a reader would see it:
-no console errors, every image loaded, the maths typeset by MathJax (no raw ``\\(`` or ``\\[`` left) and no display
-equation wider than the column, no ``NaN`` or traceback in a cell's output, every internal link (and its #anchor)
-found. A screenshot of each page goes to
-_build/screenshots/<page>.png. Playwright drives the system's Chromium (Debian's ``chromium``, which .ci/run
-installs): no browser is downloaded. Without Chromium or Playwright the tests are skipped and say which is missing.
+no console errors, every image loaded, the maths typeset by MathJax (no raw ``\\(`` or ``\\[`` left), no display
+equation or Markdown table wider than the column, no ``NaN`` or traceback in a cell's output, every internal link
+(and its #anchor) found. A screenshot of each page goes to _build/screenshots/<page>.png. Playwright drives the
+system's Chromium (Debian's ``chromium``, which .ci/run installs): no browser is downloaded. Without Chromium or
+Playwright the tests are skipped and say which is missing.
 
 The book comes from tools/build_book.py, whose execution cache makes this nearly free after tests/test_book.py
 (which runs first) has built it: every chapter is a cache hit and only jupyter-book runs again.
@@ -71,6 +71,11 @@ INSPECT = """async () => {
     wide_maths: Array.from(document.querySelectorAll('mjx-container[display="true"], .MathJax_Display, .MJXc-display'))
       .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > column.right + 1)
       .map(e => `${e.textContent.trim().slice(0, 60)} (${e.scrollWidth} px in ${e.clientWidth})`),
+    // Markdown tables (class "table") wider than their box, which then scrolls sideways; the generated number
+    // tables (.mx-table) scroll by design and are not counted
+    wide_tables: Array.from(document.querySelectorAll("article table.table"))
+      .filter(t => t.parentElement.scrollWidth > t.parentElement.clientWidth + 1 || t.getBoundingClientRect().right > column.right + 1)
+      .map(t => `${(t.querySelector("tr") || t).innerText.replace(/\\s+/g, " ").trim().slice(0, 60)} (${Math.round(t.getBoundingClientRect().width)} px in ${t.parentElement.clientWidth})`),
     prose: prose,
     outputs: Array.from(document.querySelectorAll(".cell_output, .output")).map(e => e.innerText),
     tracebacks: document.querySelectorAll(".output.traceback, .output .ansi-red-fg").length,
@@ -177,6 +182,14 @@ def test_display_maths_fits_the_column(seen, name):
     wide = seen[name]["wide_maths"]
     assert not wide, (f"{name}: {len(wide)} display equation(s) wider than the page's column, so cut off: {wide[:3]}; "
                       "break them over lines (\\begin{gathered} ... \\\\ ... \\end{gathered}) or shorten them")
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", PAGES)
+def test_markdown_tables_fit_the_column(seen, name):
+    wide = seen[name]["wide_tables"]
+    assert not wide, (f"{name}: {len(wide)} Markdown table(s) wider than the page's column: {wide[:3]}; shorten the "
+                      "cells or let the wide column break (book/style/mixact.css)")
 
 
 @pytest.mark.book

@@ -203,14 +203,38 @@ def mathjax_config() -> tuple[dict, str]:
                 "); the pages load it from a CDN and show raw TeX offline. Run tools/setup.sh to install one.")
 
 
+def style_config() -> dict:
+    """Stage book/style/*.css where Sphinx serves it (``_static/``) and link it from every page; the settings.
+
+    Not through the source's own ``_static/``: jupyter-book would then scan every static path, MathJax's
+    included, and link each of its .js files from every page. ``html_context`` carries the stylesheets' hash,
+    so that a change to them alone rebuilds the pages (Sphinx copies static files only when a page is written).
+    """
+    sheets = sorted((BOOK / "style").glob("*.css"))
+    if not sheets:
+        return {}
+    target = SRC / "_style"
+    target.mkdir(parents=True, exist_ok=True)
+    for sheet in sheets:
+        shutil.copy2(sheet, target / sheet.name)
+    return {"html_static_path": ["_style"], "html_css_files": [s.name for s in sheets],
+            "html_context": {"mixact_style": _hash_files(sheets)[:12]}}
+
+
 def stage_sources() -> None:
-    """Copy config, toc and markdown chapters next to the executed notebooks; add the local MathJax."""
+    """Copy config, toc, markdown chapters and stylesheets next to the executed notebooks; add the local MathJax."""
     (SRC / "book").mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "_toc.yml", SRC / "_toc.yml")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     settings, message = mathjax_config()
     print(message, flush=True)
-    config.setdefault("sphinx", {}).setdefault("config", {}).update(settings)
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    style = style_config()
+    sphinx.update(settings)
+    sphinx.update({k: v for k, v in style.items() if k != "html_static_path"})
+    sphinx["html_static_path"] = settings.get("html_static_path", []) + style.get("html_static_path", [])
+    if not sphinx["html_static_path"]:
+        del sphinx["html_static_path"]
     text = "# staged by tools/build_book.py from ../../_config.yml\n" + yaml.safe_dump(config, sort_keys=False)
     if not (SRC / "_config.yml").exists() or (SRC / "_config.yml").read_text() != text:
         (SRC / "_config.yml").write_text(text)

@@ -178,26 +178,34 @@ inline int64_t block_count(Layout L) {
   return L.C == 1 ? (L.rows * L.inner + CHUNK - 1) / CHUNK : L.rows;
 }
 
+// Calls body(i) for every item i in [0, count), an item being `item_size` elements: items go out in tasks of at
+// least GRAIN elements to whichever thread asks next (an atomic counter), not split evenly in advance: on a machine
+// whose other core is busy, the thread that has a core takes most tasks instead of waiting for the one that has
+// not. Each item is handled by one task alone. The activations' blocks (for_each_block) and the pool's planes
+// (pool_core.h) are handed out this way.
+template <typename F>
+inline void for_each_item(int64_t count, int64_t item_size, F&& body) {
+  const int64_t per_task = std::max<int64_t>(1, GRAIN / std::max<int64_t>(1, item_size));
+  const int64_t tasks = (count + per_task - 1) / per_task;
+  std::atomic<int64_t> next{0};
+  MIXACT_PARALLEL_FOR(0, tasks, 1, [&](int64_t, int64_t) {
+    for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) {
+      const int64_t last = std::min(count, (t + 1) * per_task);
+      for (int64_t i = t * per_task; i < last; ++i) body(i);
+    }
+  });
+}
+
 // Calls body(start, stop, ch, b) for every block b of x: a row of `inner` elements, all of channel
-// ch = row % C; or, when C == 1, a flat chunk of CHUNK elements (ch = 0). Blocks go out in tasks of at least
-// GRAIN elements to whichever thread asks next (an atomic counter), not split evenly in advance: on a machine
-// whose other core is busy, the thread that has a core takes most tasks instead of waiting for the one that
-// has not. Which thread ran a block never reaches a result: reductions go through per-block partials
-// (store_lanes, add_blocks), added in block order.
+// ch = row % C; or, when C == 1, a flat chunk of CHUNK elements (ch = 0), through for_each_item. Which thread ran
+// a block never reaches a result: reductions go through per-block partials (store_lanes, add_blocks), added in
+// block order.
 template <typename F>
 inline void for_each_block(Layout L, F&& body) {
   const int64_t len = block_length(L);
   const int64_t total = L.rows * L.inner;
-  const int64_t blocks = block_count(L);
-  const int64_t per_task = std::max<int64_t>(1, GRAIN / len);
-  const int64_t tasks = (blocks + per_task - 1) / per_task;
-  std::atomic<int64_t> next{0};
-  MIXACT_PARALLEL_FOR(0, tasks, 1, [&](int64_t, int64_t) {
-    for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) {
-      const int64_t last = std::min(blocks, (t + 1) * per_task);
-      for (int64_t r = t * per_task; r < last; ++r)
-        body(r * len, std::min(r * len + len, total), L.C == 1 ? 0 : r % L.C, r);
-    }
+  for_each_item(block_count(L), len, [&](int64_t r) {
+    body(r * len, std::min(r * len + len, total), L.C == 1 ? 0 : r % L.C, r);
   });
 }
 

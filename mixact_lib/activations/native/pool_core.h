@@ -16,11 +16,10 @@
 // are short (14, 7, 3 and 1 outputs) and 16-lane AVX-512 vectors left a 14-output row entirely to the scalar tail.
 #pragma once
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 
-#include "mix_core.h"  // GRAIN, MIXACT_PARALLEL_FOR
+#include "mix_core.h"  // for_each_item
 
 namespace mixact {
 
@@ -30,19 +29,10 @@ struct PoolShape {
   int64_t Wo() const { return W / 2; }
 };
 
-// body(p) for every plane p, planes handed out in tasks of at least GRAIN input elements to whichever thread asks
-// next (as for_each_block does for the activations); each plane is written by one task alone.
+// body(p) for every plane p, handed out by for_each_item (mix_core.h); each plane is written by one task alone.
 template <typename F>
 inline void for_each_plane(PoolShape S, F&& body) {
-  const int64_t per_task = std::max<int64_t>(1, GRAIN / std::max<int64_t>(1, S.H * S.W));
-  const int64_t tasks = (S.planes + per_task - 1) / per_task;
-  std::atomic<int64_t> next{0};
-  MIXACT_PARALLEL_FOR(0, tasks, 1, [&](int64_t, int64_t) {
-    for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) {
-      const int64_t last = std::min(S.planes, (t + 1) * per_task);
-      for (int64_t p = t * per_task; p < last; ++p) body(p);
-    }
-  });
+  for_each_item(S.planes, S.H * S.W, body);
 }
 
 // torch's update rule for one candidate v against the running max m (NaN wins; equal values do not)

@@ -99,8 +99,8 @@ def test_friedman_sentence_names_the_pairs_told_apart():
 def test_summary_glue_quotes_the_top_and_relu():
     table = _table()
     glued = chapter.summary_glue(table, chapter.accuracy_summary(table), "elu")
-    assert glued == {"cmp_n_runs": 16, "cmp_n_seeds": 4, "cmp_best_fixed": "elu", "cmp_top": "prelu",
-                     "cmp_top_acc": "0.8200", "cmp_relu_acc": "0.8090"}
+    assert glued == {"cmp_n_runs": 16, "cmp_n_seeds": 4, "cmp_t_crit": "3.18", "cmp_best_fixed": "elu",
+                     "cmp_top": "prelu", "cmp_top_acc": "0.8200", "cmp_relu_acc": "0.8090"}
 
 
 def _costs():
@@ -145,3 +145,27 @@ def test_learned_curves_read_each_learnable_activations_lowest_seed(monkeypatch)
     table = _table().sort_values("seed", ascending=False)
     assert chapter.learned_curves(table[table.seed > 0], ["pau", "prelu", "missing"]) == "curves"
     assert seen == ["/runs/pau/seed1", "/runs/prelu/seed1"]
+
+
+def test_verdicts_on_fewer_seeds_shows_what_the_added_seeds_overturned():
+    # prelu's steady gain on seeds 0-2 (Holm: better) is gone once seed 3 loses 0.02 to relu
+    final = {**FINAL, "prelu": [0.811, 0.82, 0.831, 0.786]}
+    table = _table(final)
+    names = ["relu", "elu", "prelu", "pau"]
+    changed = chapter.verdicts_on_fewer_seeds(table, names, [0, 1, 2])
+    assert changed.challenger.tolist() == ["prelu"]
+    row = changed.iloc[0]
+    assert (row.verdict_fewer, row.verdict_all) == ("better", "inconclusive")
+    assert row.diff_mean_fewer == pytest.approx(0.032 / 3) and row.diff_mean_all == pytest.approx(0.003)
+    text = chapter.verdicts_on_fewer_seeds_text(changed, [0, 1, 2], [0, 1, 2, 3])
+    assert text.startswith("Verdicts the added seeds overturned: **prelu** − ReLU was *better* on seeds 0, 1, 2 "
+                           "(+0.0107")
+    assert "is *inconclusive* on all 4 (+0.0030" in text
+    # control: with FINAL's steady gain nothing is overturned, and the sentence says so
+    same = chapter.verdicts_on_fewer_seeds(_table(), names, [0, 1, 2])
+    assert same.empty and "is the same on all 4 seeds" in chapter.verdicts_on_fewer_seeds_text(same, [0, 1, 2],
+                                                                                                [0, 1, 2, 3])
+    # seeds that are all of the table's, or not in it: nothing to compare, and the sentence says so
+    for seeds in ([0, 1, 2, 3], [0, 7]):
+        assert chapter.verdicts_on_fewer_seeds(table, names, seeds).empty
+        assert chapter.verdicts_on_fewer_seeds_text(same, seeds, [0, 1, 2, 3]).startswith("No earlier verdicts")

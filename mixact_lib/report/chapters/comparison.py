@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from ...activations import activation_class
 from ...analysis import rank_tests
@@ -145,13 +146,51 @@ def counts_text(versus_relu: pd.DataFrame, versus_fixed: pd.DataFrame, best_fixe
             f"{holm_counts(versus_fixed, f'learnable activations against {best_fixed}')}.")
 
 
+def verdicts_on_fewer_seeds(table: pd.DataFrame, names: list[str], seeds: list[int]) -> pd.DataFrame:
+    """Each activation − ReLU (:func:`versus`) on only ``seeds`` beside all seeds, one row per activation whose
+    verdict differs: ``challenger`` and, suffixed ``_fewer`` and ``_all``, diff_mean, ci_low, ci_high, p_adjusted
+    and verdict. Empty when ``seeds`` are all the table's seeds or some of them are missing from it.
+
+    A study that grew (here: from 3 seeds to 5) shows this way which of its earlier verdicts the new seeds
+    overturned; each half is Holm-corrected over its own comparisons."""
+    have = set(table.seed)
+    keep = ["challenger", "diff_mean", "ci_low", "ci_high", "p_adjusted", "verdict"]
+    columns = ["challenger"] + [f"{c}_{w}" for w in ("fewer", "all") for c in keep[1:]]
+    if not set(seeds) < have:
+        return pd.DataFrame(columns=columns)
+    fewer = versus(table[table.seed.isin(seeds)], "relu", names)[keep]
+    every = versus(table, "relu", names)[keep]
+    both = fewer.merge(every, on="challenger", suffixes=("_fewer", "_all"))
+    return both[both.verdict_fewer != both.verdict_all][columns].reset_index(drop=True)
+
+
+def verdicts_on_fewer_seeds_text(changed: pd.DataFrame, seeds: list[int], all_seeds: list[int]) -> str:
+    """:func:`verdicts_on_fewer_seeds` in words: each overturned verdict with both intervals, that none was, or
+    that there is nothing to compare (``seeds`` not a strict subset of the study's ``all_seeds``)."""
+    fewer = f"seeds {', '.join(map(str, sorted(seeds)))}"
+    n_seeds = len(set(all_seeds))
+    if not set(seeds) < set(all_seeds):
+        return (f"No earlier verdicts to compare: `earlier_seeds` ({fewer}) are not a part of this study's "
+                f"{n_seeds} seeds.")
+    if changed.empty:
+        return f"Every verdict against ReLU on {fewer} alone is the same on all {n_seeds} seeds."
+    rows = [f"**{r.challenger}** − ReLU was *{r.verdict_fewer}* on {fewer} ({r.diff_mean_fewer:+.4f} "
+            f"[{r.ci_low_fewer:+.4f}, {r.ci_high_fewer:+.4f}], Holm p {r.p_adjusted_fewer:.3f}) and is "
+            f"*{r.verdict_all}* on all {n_seeds} ({r.diff_mean_all:+.4f} [{r.ci_low_all:+.4f}, "
+            f"{r.ci_high_all:+.4f}], Holm p {r.p_adjusted_all:.3f})" for r in changed.itertuples()]
+    return f"Verdicts the added seeds overturned: {'; '.join(rows)}."
+
+
 def summary_glue(table: pd.DataFrame, summary: pd.DataFrame, best_fixed: str) -> dict:
-    """The numbers the text quotes, as glue names → values: runs, seeds, the best fixed activation, the best mean
-    final accuracy and whose it is, and ReLU's."""
+    """The numbers the text quotes, as glue names → values: runs, seeds, the t quantile a paired 95 % interval
+    over those seeds uses (t₀.₉₇₅ with n − 1 degrees of freedom), the best fixed activation, the best mean final
+    accuracy and whose it is, and ReLU's."""
     top = summary.iloc[0]
     relu = summary.set_index("activation").loc["relu"]
-    return {"cmp_n_runs": len(table), "cmp_n_seeds": table.seed.nunique(), "cmp_best_fixed": best_fixed,
-            "cmp_top": top.activation, "cmp_top_acc": f"{top.final_test_acc_mean:.4f}",
+    n_seeds = table.seed.nunique()
+    return {"cmp_n_runs": len(table), "cmp_n_seeds": n_seeds,
+            "cmp_t_crit": f"{scipy_stats.t.ppf(0.975, n_seeds - 1):.2f}" if n_seeds > 1 else "undefined",
+            "cmp_best_fixed": best_fixed, "cmp_top": top.activation, "cmp_top_acc": f"{top.final_test_acc_mean:.4f}",
             "cmp_relu_acc": f"{relu.final_test_acc_mean:.4f}"}
 
 

@@ -74,8 +74,10 @@ INSPECT = """async () => {
     // Markdown tables (class "table") wider than their box, which then scrolls sideways; the generated number
     // tables (.mx-table) scroll by design and are not counted
     wide_tables: Array.from(document.querySelectorAll("article table.table"))
-      .filter(t => t.parentElement.scrollWidth > t.parentElement.clientWidth + 1 || t.getBoundingClientRect().right > column.right + 1)
-      .map(t => `${(t.querySelector("tr") || t).innerText.replace(/\\s+/g, " ").trim().slice(0, 60)} (${Math.round(t.getBoundingClientRect().width)} px in ${t.parentElement.clientWidth})`),
+      .filter(t => t.parentElement.scrollWidth > t.parentElement.clientWidth + 1
+                   || t.getBoundingClientRect().right > column.right + 1)
+      .map(t => `${(t.querySelector("tr") || t).innerText.replace(/\\s+/g, " ").trim().slice(0, 60)} `
+                + `(${Math.round(t.getBoundingClientRect().width)} px in ${t.parentElement.clientWidth})`),
     prose: prose,
     outputs: Array.from(document.querySelectorAll(".cell_output, .output")).map(e => e.innerText),
     tracebacks: document.querySelectorAll(".output.traceback, .output .ansi-red-fg").length,
@@ -176,20 +178,21 @@ def test_maths_is_typeset_offline(seen, name):
         assert report["mathjax"] and report["typeset"], f"{name}: {report['maths']} equations, none typeset"
 
 
-@pytest.mark.book
-@pytest.mark.parametrize("name", PAGES)
-def test_display_maths_fits_the_column(seen, name):
-    wide = seen[name]["wide_maths"]
-    assert not wide, (f"{name}: {len(wide)} display equation(s) wider than the page's column, so cut off: {wide[:3]}; "
-                      "break them over lines (\\begin{gathered} ... \\\\ ... \\end{gathered}) or shorten them")
+#: what may not be wider than the page's column: the report's key, what it holds, and how to fix it
+TOO_WIDE = {
+    "wide_maths": ("display equation(s)", "they are cut off: break them over lines "
+                   "(\\begin{gathered} ... \\\\ ... \\end{gathered}) or shorten them"),
+    "wide_tables": ("Markdown table(s)", "shorten the cells or let the wide column break (book/style/mixact.css)"),
+}
 
 
 @pytest.mark.book
 @pytest.mark.parametrize("name", PAGES)
-def test_markdown_tables_fit_the_column(seen, name):
-    wide = seen[name]["wide_tables"]
-    assert not wide, (f"{name}: {len(wide)} Markdown table(s) wider than the page's column: {wide[:3]}; shorten the "
-                      "cells or let the wide column break (book/style/mixact.css)")
+@pytest.mark.parametrize("key", TOO_WIDE)
+def test_maths_and_markdown_tables_fit_the_column(seen, name, key):
+    wide = seen[name][key]
+    what, fix = TOO_WIDE[key]
+    assert not wide, f"{name}: {len(wide)} {what} wider than the page's column: {wide[:3]}; {fix}"
 
 
 @pytest.mark.book

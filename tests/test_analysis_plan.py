@@ -185,6 +185,20 @@ def test_claims_are_pending_below_the_planned_seeds_and_read_at_the_lowest_seeds
     assert first.verdict != stats.PENDING
 
 
+def test_a_family_is_read_only_when_all_its_claims_have_their_seeds(tmp_path):
+    _plan(tmp_path, primary_seeds={"n_seeds": 4, "extend_to": 6})
+    accs = {"relu": [0.920, 0.919, 0.921, 0.920], "adact": [0.923, 0.921, 0.924, 0.922],
+            "optimized": [0.922, 0.922, 0.923, 0.921]}
+    _paper_c(tmp_path, {**accs, "optimized": accs["optimized"][:3]})  # Optimized's fourth seed still running
+    primary = analysis_plan.paper_c_claims(tmp_path).query("family == 'primary'")
+    assert primary.n_seeds.tolist() == [4, 3, 3]
+    assert (primary.verdict == stats.PENDING).all()  # AdAct − ReLU is complete, but its Holm p is not final
+    shutil.rmtree(tmp_path / "paper_c")
+    _paper_c(tmp_path, accs)  # control: every claim at its 4 seeds, every row judged
+    primary = analysis_plan.paper_c_claims(tmp_path).query("family == 'primary'")
+    assert (primary.n_seeds == 4).all() and not (primary.verdict == stats.PENDING).any()
+
+
 def test_the_precision_rule_extends_the_primary_family_when_the_interval_is_wide(tmp_path):
     plan = _plan(tmp_path, primary_seeds={"n_seeds": 4, "extend_to": 6, "max_half_width": 0.0016})
     rng = np.random.default_rng(0)

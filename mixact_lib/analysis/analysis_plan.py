@@ -132,13 +132,17 @@ def _row(plan: dict, family: dict, claim: dict, metric: str, challenger, baselin
 
 
 def _judge(plan: dict, rows: list[dict]) -> pd.DataFrame:
-    """Correct the family's p-values together and give each row its verdict (pending below the planned n)."""
+    """Correct the family's p-values together and give each row its verdict.
+
+    A family is read once, when every one of its claims has its planned seeds: until then every row is pending,
+    the complete ones too, because their adjusted p still depends on the others' interim p-values."""
     frame = pd.DataFrame(rows)
     if not len(frame):
         return pd.DataFrame(columns=CLAIM_COLUMNS)
     frame["p_adjusted"] = stats.adjust(frame.p_value, frame.adjustment.iloc[0])
+    short = bool((frame.n_seeds < frame.n_planned).any())
     frame["verdict"] = [
-        stats.PENDING if r.n_seeds < r.n_planned else
+        stats.PENDING if short else
         stats.planned_verdict(r.kind, r.p_adjusted, r.mean_diff, r.ci_low, r.ci_high, r.bound_high,
                               0.0 if pd.isna(r.margin) else r.margin, r.direction, plan["alpha"])
         for r in frame.itertuples()]

@@ -268,7 +268,10 @@ def test_the_book_states_what_the_data_rule_out_and_whether_the_paper_value_is_a
     row.paper_effect = 0.02  # inside what the data allow: not excluded (the control)
     assert not plan_tables.excludes_paper(row) and "among it" not in plan_tables.claim_sentence(row)
     # the seeds for 80 % power name the difference they assume: the paper's for a one-sample claim ...
-    assert ("(one-sided 95 %); 80 % power at the paper's own difference (+0.0200) needs about 3 paired seeds."
+    assert ("(one-sided 95 %); the 5 seeds had at least 80 % power at the paper's own difference (+0.0200), for "
+            "which about 3 paired seeds suffice at the spread observed." in plan_tables.claim_sentence(row))
+    row.seeds_needed = 8  # more than the claim has: how many it would need
+    assert ("(one-sided 95 %); 80 % power at the paper's own difference (+0.0200) needs about 8 paired seeds."
             in plan_tables.claim_sentence(row))
     row.kind, row.bound_low, row.margin = "non_inferiority", -0.0043, 0.003
     assert plan_tables.ruled_out(row) == "a loss larger than 0.0043" and not plan_tables.excludes_paper(row)

@@ -2,11 +2,14 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import mixact_lib as mx
 from mixact_lib.analysis import analysis_plan
 from mixact_lib.report.chapters import paper_c as chapter
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MEMBERS = ("relu", "elu", "lrelu", "prelu", "rrelu", "silu", "mish")
 BEST = {"relu": [0.80, 0.81, 0.79], "adact": [0.82, 0.83, 0.815], "optimized": [0.821, 0.832, 0.816]}
@@ -97,3 +100,15 @@ def test_chosen_activation_is_the_largest_weight_and_its_margin(tmp_path):
     assert chosen.margin.tolist() == pytest.approx([0.02, 0.004])
     assert chapter.chosen_glue(chosen) == {"c_uniform": "0.143", "c_max_weight": "0.160", "c_median_margin": "0.0120"}
     assert chapter.chosen_view(chosen).frame["margin"].tolist() == ["0.0200", "0.0040"]
+
+
+def test_committed_primary_states_each_claim_of_the_committed_family(tmp_path):
+    text = chapter.committed_primary(ROOT / "results")
+    committed = pd.read_csv(ROOT / "results" / "claims.csv").query("family == 'primary'")
+    assert text.startswith("**At the paper's protocol**") and text.count("\n- ") == len(committed) == 3
+    for row in committed.itertuples():
+        assert f"{row.n_seeds} seeds: *{row.verdict}*" in text
+    # control: nothing committed, or no primary family in it, and the text says what to run
+    assert chapter.committed_primary(tmp_path).startswith("No committed claims")
+    committed.assign(family="other").to_csv(tmp_path / "claims.csv", index=False)
+    assert "holds no primary claims" in chapter.committed_primary(tmp_path)

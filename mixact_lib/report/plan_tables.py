@@ -115,9 +115,15 @@ def claim_sentence(row, digits: int = 4) -> str:
 def power_phrase(row, digits: int = 4) -> str:
     """The paired seeds of ``row.seeds_needed`` in words, with the true difference they assume: the paper's own
     for a superiority or one-sample claim, 0 against the margin for non-inferiority and equivalence (the
-    assumptions of :func:`mixact_lib.analysis.stats.seeds_for_power`, at α before the family's correction)."""
+    assumptions of :func:`mixact_lib.analysis.stats.seeds_for_power`, at α before the family's correction). When
+    the claim already has that many seeds, the phrase says so: its interval is then the answer, not a lack of
+    seeds."""
     if row.kind in ("non_inferiority", "equivalence"):
         at = f"a true difference of 0 (margin {row.margin:g})"
     else:
         at = f"the paper's own difference ({row.paper_effect:+.{digits}f})"
-    return f"80 % power at {at} needs about {int(row.seeds_needed)} paired seeds"
+    needed = int(row.seeds_needed)
+    if needed <= row.n_seeds:
+        return (f"the {row.n_seeds} seeds had at least 80 % power at {at}, for which about {needed} paired seeds "
+                f"suffice at the spread observed")
+    return f"80 % power at {at} needs about {needed} paired seeds"

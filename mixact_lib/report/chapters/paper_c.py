@@ -94,6 +94,22 @@ def claims_section(claims: pd.DataFrame, seeds: list[int]) -> tuple[Table | None
         "read at 20 paired seeds, is in {ref}`reproduction`.")
 
 
+def committed_primary(results_root: str | Path) -> str:
+    """The analysis plan's primary family as committed (``<results_root>/claims.csv``, written by
+    ``tools/reproduce.py --table`` from the full-protocol runs): one sentence per claim
+    (:func:`plan_tables.claim_sentence`), or what to run when the file or the family is missing."""
+    path = Path(results_root) / "claims.csv"
+    if not path.exists():
+        return (f"No committed claims at `{path}`: `python tools/reproduce.py --table` writes them from the "
+                "full-protocol runs.")
+    primary = pd.read_csv(path).query("family == 'primary'")
+    if primary.empty:
+        return f"`{path}` holds no primary claims: `python tools/reproduce.py --table` rewrites it from the runs."
+    return ("**At the paper's protocol**, on the committed runs (`tools/reproduce.py`, `results/paper_c/`), the "
+            "analysis plan's primary family reads, Holm-corrected over its claims ({ref}`reproduction-findings` "
+            "gives the rest):\n\n" + "\n".join(f"- {plan_tables.claim_sentence(r)}" for r in primary.itertuples()))
+
+
 def chosen_activations(table: pd.DataFrame) -> pd.DataFrame:
     """Per AdAct run and layer, the member ConvNet-Optimized takes (largest softmax weight), its weight, the
     runner-up and the margin between them: seed, layer, chosen, weight, runner-up, margin."""

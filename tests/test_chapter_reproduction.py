@@ -121,8 +121,23 @@ def test_committed_runs_are_papers_a_and_c_with_their_reading_and_study(runs):
     parts = overview.runs_overview(runs, "../results")
     assert parts[0] == "Committed paper A and C runs found under `../results`: **35**."
     shown = _tables(parts)[0].set_index(["paper", "study", "activation"])
-    assert shown.loc[("c", "fmnist", "relu"), "seeds"] == "0, 1, 2, 3, 4"
+    assert shown.loc[("c", "fmnist", "relu"), "seeds"] == "0–4"
     assert shown.loc[("a", "fmnist", "mix")].shape[0] == 2  # one row per reading
+
+
+def test_committed_runs_leave_the_comparison_study_to_its_chapter(tmp_path):
+    _run(tmp_path, "c", "fmnist", "relu", 0, {"best_test_acc": 0.92})
+    folder = tmp_path / "comparison" / "fmnist-cpu" / "seed=0__activation=relu"  # a paper C network, another study
+    shutil.copytree(tmp_path / "paper_c" / "fmnist" / "relu" / "seed0", folder)
+    assert len(mx.collect_summaries(tmp_path)) == 2
+    runs = overview.committed_runs(tmp_path)
+    assert len(runs) == 1 and runs.study.tolist() == ["fmnist"]
+
+
+def test_seed_lists_collapse_consecutive_seeds_into_ranges():
+    from mixact_lib.report.tables import seed_list
+    assert seed_list([4, 0, 1, 2, 3, 7, 9, 10, 3]) == "0–4, 7, 9, 10"
+    assert seed_list(range(20)) == "0–19" and seed_list([5]) == "5" and seed_list([]) == ""
 
 
 def test_paper_c_gaps_and_the_interval_sentence(runs):

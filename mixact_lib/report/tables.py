@@ -168,6 +168,19 @@ def format_frame(frame: pd.DataFrame, labels: Mapping | None = None, digits: int
     return shown
 
 
+def seed_list(seeds) -> str:
+    """Seeds as a reader scans them: sorted, each run of three or more consecutive ones as a range.
+    ``[0, 1, 2, 3, 4, 7, 9, 10]`` → ``"0–4, 7, 9, 10"``."""
+    values = sorted({int(s) for s in seeds})
+    parts, start = [], 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[i] != values[i - 1] + 1:
+            run = values[start:i]
+            parts += [f"{run[0]}–{run[-1]}"] if len(run) >= 3 else [str(v) for v in run]
+            start = i
+    return ", ".join(parts)
+
+
 def _missing(value) -> bool:
     try:
         return value is None or bool(pd.isna(value))

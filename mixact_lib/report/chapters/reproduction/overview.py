@@ -13,7 +13,7 @@ from ....analysis import reproduction, stats
 from ....runs.folders import collect_summaries
 from ... import verdict_tables
 from ...parameters import ParameterError
-from ...tables import show_table
+from ...tables import seed_list, show_table
 
 REPLICATES, DOES_NOT, INCONCLUSIVE, UNTESTABLE = stats.VERDICTS
 #: the correction of every family of paired differences this chapter shows with verdicts (not planned claims)
@@ -31,7 +31,8 @@ def results_root(results_dir: str) -> Path:
 
 
 def committed_runs(root: str | Path) -> pd.DataFrame:
-    """Papers A's and C's committed runs under ``root`` (paper B's CPU study has its own chapter).
+    """Papers A's and C's committed runs under ``root/paper_a/`` and ``root/paper_c/`` (paper B's CPU study and the
+    comparison chapter's study, whose runs also say paper C, are read by their own chapters).
 
     Adds ``norm`` (paper A's reading of eq. 9, ``""`` for paper C) and ``study`` (the folder under
     ``paper_<p>/``: the protocol ``<dataset>`` or a variant such as ``<dataset>-val`` or ``-act-lr-10ep``).
@@ -39,7 +40,8 @@ def committed_runs(root: str | Path) -> pd.DataFrame:
     runs = collect_summaries(Path(root))
     if not len(runs):
         return runs
-    runs = runs[runs.paper.isin(["a", "c"])].copy()
+    home = [Path(f).relative_to(root).parts[0] for f in runs.folder]
+    runs = runs[runs.paper.isin(["a", "c"]) & (pd.Series(home, index=runs.index) == "paper_" + runs.paper)].copy()
     runs["norm"] = [reproduction.norm_of(k) if p == "a" else "" for p, k in zip(runs.paper, runs.activation_kwargs)]
     runs["study"] = [Path(f).relative_to(root).parts[1] for f in runs.folder]
     return runs
@@ -50,7 +52,7 @@ def runs_overview(runs: pd.DataFrame, results_dir: str) -> list:
     parts = [f"Committed paper A and C runs found under `{results_dir}`: **{len(runs)}**."]
     if len(runs):
         parts.append(show_table(runs.groupby(["paper", "study", "activation", "norm"]).agg(
-            runs=("seed", "size"), seeds=("seed", lambda s: sorted(set(s))),
+            runs=("seed", "size"), seeds=("seed", seed_list),
             epochs=("total_epochs", "max")).reset_index(), labels={"norm": "reading of eq. 9"}))
     return parts
 

@@ -334,3 +334,13 @@ def test_counts_phrase_names_pending_claims_only_when_there_are_some():
     assert plan_tables.counts_phrase(claims) == ("1 replicates, 0 do not, 2 are inconclusive and 1 is pending "
                                                  "(seeds still running)")
     assert plan_tables.counts_phrase(claims.iloc[:3]) == "1 replicates, 0 do not and 2 are inconclusive"
+
+
+def test_family_seeds_reads_each_familys_seeds_from_the_plan():
+    root = ROOT / "results"
+    assert analysis_plan.family_seeds(root, "primary") == 20  # primary_seeds.n_seeds, before any extension
+    assert analysis_plan.family_seeds(root, "paper_b_adaptive_vs_fixed") == 3
+    with pytest.raises(analysis_plan.PlanError, match="has no family 'nowhere'"):
+        analysis_plan.family_seeds(root, "nowhere")
+    with pytest.raises(analysis_plan.PlanError, match="no single n_seeds"):  # its variants set their own
+        analysis_plan.family_seeds(root, "paper_c_other_metrics")

@@ -158,13 +158,13 @@ def test_verdicts_on_fewer_seeds_shows_what_the_added_seeds_overturned():
     assert (row.verdict_fewer, row.verdict_all) == ("better", "inconclusive")
     assert row.diff_mean_fewer == pytest.approx(0.032 / 3) and row.diff_mean_all == pytest.approx(0.003)
     text = chapter.verdicts_on_fewer_seeds_text(changed, [0, 1, 2], [0, 1, 2, 3])
-    assert text.startswith("Verdicts the added seeds overturned: **prelu** − ReLU was *better* on seeds 0, 1, 2 "
+    assert text.startswith("Verdicts the added seeds overturned: **prelu − ReLU** was *better* on seeds 0–2 "
                            "(+0.0107")
-    assert "is *inconclusive* on all 4 (+0.0030" in text
+    assert "is *inconclusive* on all 4 seeds (+0.0030" in text
     # control: with FINAL's steady gain nothing is overturned, and the sentence says so
     same = chapter.verdicts_on_fewer_seeds(_table(), names, [0, 1, 2])
-    assert same.empty and "is the same on all 4 seeds" in chapter.verdicts_on_fewer_seeds_text(same, [0, 1, 2],
-                                                                                                [0, 1, 2, 3])
+    assert same.empty and (chapter.verdicts_on_fewer_seeds_text(same, [0, 1, 2], [0, 1, 2, 3])
+                           == "Every verdict on seeds 0–2 alone is the same on all 4 seeds.")
     # seeds that are all of the table's, or not in it: nothing to compare, and the sentence says so
     for seeds in ([0, 1, 2, 3], [0, 7]):
         assert chapter.verdicts_on_fewer_seeds(table, names, seeds).empty

@@ -11,6 +11,7 @@ import pytest
 import mixact_lib as mx
 from mixact_lib.analysis import stats
 from mixact_lib.report.chapters import paper_b as chapter
+from mixact_lib.report.chapters import paper_b_plan
 from mixact_lib.studies import slopes as slope_study
 
 matplotlib.use("Agg")
@@ -105,9 +106,10 @@ def test_adaptive_vs_fixed_is_one_bh_family_and_its_sentence_counts_the_adjusted
 
 
 def test_adaptive_vs_fixed_gives_the_committed_claims_adjusted_p():
-    """On the committed study the chapter's table and results/claims.csv are one family with one correction."""
+    """On the committed study, at the seeds the plan reads, the chapter's table and results/claims.csv are one
+    family with one correction."""
     table = mx.collect_summaries(ROOT / "results" / "paper_b" / "fmnist-cpu" / "tables")
-    diffs = chapter.adaptive_vs_fixed(table)
+    diffs = paper_b_plan.planned_family(table, paper_b_plan.plan_seeds(table, ROOT / "results"))
     claims = pd.read_csv(ROOT / "results" / "claims.csv").query("family == 'paper_b_adaptive_vs_fixed'")
     assert len(claims) == len(diffs) == 9
     ours = {f"{r.challenger} > {r.baseline} ({r.model})": (r.p_adjusted, r.verdict) for r in diffs.itertuples()}
@@ -115,6 +117,24 @@ def test_adaptive_vs_fixed_gives_the_committed_claims_adjusted_p():
         p_adjusted, verdict = ours[claim.claim]
         assert p_adjusted == pytest.approx(claim.p_adjusted, rel=1e-9)
         assert (verdict == "better") == (claim.verdict == "replicates")
+
+
+def test_the_plan_reads_its_seeds_and_the_added_seeds_are_an_exploratory_check():
+    three = _study()
+    later = three[three.seed < 2].assign(seed=lambda f: f.seed + 3)  # seeds 3 and 4, where asigmoid loses 0.06
+    later.loc[later.activation == "asigmoid", "final_test_acc"] -= 0.06
+    table = pd.concat([three, later], ignore_index=True)
+    seeds = paper_b_plan.plan_seeds(table, ROOT / "results")  # the committed plan reads paper B at 3 seeds
+    assert seeds == [0, 1, 2]
+    planned = paper_b_plan.planned_family(table, seeds)
+    assert (planned.n_seeds == 3).all() and set(planned[planned.challenger == "asigmoid"].verdict) == {"better"}
+    every, intro, text = paper_b_plan.all_seeds_check(table, planned, seeds)
+    assert (every.n_seeds == 5).all() and "also has seeds 3, 4" in intro and "those of seeds 0–2" in intro
+    assert text.startswith("Verdicts the added seeds overturned: **asigmoid − sigmoid (vgg)** was *better* on "
+                           "seeds 0–2")
+    assert "*inconclusive* on all 5 seeds" in text and "BH p" in text and "(resnet)" in text
+    # control: no seed beyond the plan's, nothing to add
+    assert paper_b_plan.all_seeds_check(three, planned, seeds) is None
 
 
 def test_area_pairs_call_a_smaller_area_better():

@@ -77,6 +77,17 @@ def _family(plan: dict, name: str) -> dict:
     raise PlanError(f"the analysis plan has no family {name!r}; it has {[f['name'] for f in plan['families']]}")
 
 
+def family_seeds(results_root: str | Path, name: str) -> int:
+    """The number of seeds at which the plan reads family ``name`` (its ``n_seeds``; the primary family's
+    ``primary_seeds.n_seeds`` before any extension by the precision rule)."""
+    plan = load_plan(results_root)
+    family = _family(plan, name)
+    if "n_seeds" not in family:
+        raise PlanError(f"the plan's family {name!r} has no single n_seeds: each of its variants sets its own")
+    n = family["n_seeds"]
+    return int(plan["primary_seeds"]["n_seeds"] if n == "primary" else n)
+
+
 def _pairs(runs: pd.DataFrame, challenger: str, baseline: str, metric: str, n_planned: int | None) -> pd.DataFrame:
     """Seed × (challenger, baseline) values of ``metric``: the lowest ``n_planned`` seeds that have both."""
     if not len(runs) or metric not in runs:

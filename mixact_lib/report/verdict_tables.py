@@ -243,6 +243,37 @@ def corrected_counts(frame: pd.DataFrame, what: str, correction: str = "Holm-cor
     return text
 
 
+#: the columns :func:`overturned` compares, each kept twice (suffixed ``_fewer`` and ``_all``)
+OVERTURN_COLUMNS = ["diff_mean", "ci_low", "ci_high", "p_adjusted", "verdict"]
+
+
+def overturned(fewer: pd.DataFrame, every: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The rows whose verdict differs between a family judged on fewer seeds and the same family on all seeds.
+
+    ``fewer`` and ``every``: rows with ``keys`` and :data:`OVERTURN_COLUMNS` (e.g. :func:`corrected_verdicts` of
+    :func:`mixact_lib.paired_differences`, each corrected over its own rows). Returns ``keys`` and each compared
+    column suffixed ``_fewer`` and ``_all``, one row per overturned verdict; a study that grew shows this way which
+    of its earlier verdicts the new seeds changed."""
+    columns = list(keys) + [f"{c}_{w}" for w in ("fewer", "all") for c in OVERTURN_COLUMNS]
+    if fewer.empty or every.empty:
+        return pd.DataFrame(columns=columns)
+    both = fewer[list(keys) + OVERTURN_COLUMNS].merge(every[list(keys) + OVERTURN_COLUMNS], on=list(keys),
+                                                      suffixes=("_fewer", "_all"))
+    return both[both.verdict_fewer != both.verdict_all][columns].reset_index(drop=True)
+
+
+def overturned_sentence(changed: pd.DataFrame, name, fewer: str, every: str, correction: str = "Holm") -> str:
+    """:func:`overturned` in words: each overturned verdict with both intervals and corrected p, or that none was.
+    ``name(row)`` names a row (e.g. "prelu − ReLU"); ``fewer`` and ``every`` name the two sets of seeds."""
+    if changed.empty:
+        return f"Every verdict on {fewer} alone is the same on {every}."
+    rows = [f"**{name(r)}** was *{r.verdict_fewer}* on {fewer} ({r.diff_mean_fewer:+.4f} [{r.ci_low_fewer:+.4f}, "
+            f"{r.ci_high_fewer:+.4f}], {correction} p {r.p_adjusted_fewer:.3f}) and is *{r.verdict_all}* on {every} "
+            f"({r.diff_mean_all:+.4f} [{r.ci_low_all:+.4f}, {r.ci_high_all:+.4f}], {correction} p "
+            f"{r.p_adjusted_all:.3f})" for r in changed.itertuples()]
+    return f"Verdicts the added seeds overturned: {'; '.join(rows)}."
+
+
 def beside_table5(studies: dict[str, pd.DataFrame], paper: pd.DataFrame, model: str = "resnet",
                   dataset: str = "cifar10", value: str = "final_test_acc") -> pd.DataFrame:
     """Paper B's Table 5 beside ours: one row per activation × optimiser, in the paper's order.

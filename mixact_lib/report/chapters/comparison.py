@@ -20,7 +20,7 @@ from ...analysis.results import mean_sd_table
 from ...runs.config import RunConfig
 from ...runs.grid import load_grid, run_study
 from .. import plots, verdict_tables
-from ..tables import Table, show_table
+from ..tables import Table, seed_list, show_table
 
 #: the columns of :func:`rank_tests.versus_baseline`, for a comparison no seed of both sides finished
 DIFFERENCE_COLUMNS = ["baseline", "challenger", "diff_mean", "diff_std", "wins", "n_seeds", "ci_low", "ci_high",
@@ -148,37 +148,24 @@ def counts_text(versus_relu: pd.DataFrame, versus_fixed: pd.DataFrame, best_fixe
 
 def verdicts_on_fewer_seeds(table: pd.DataFrame, names: list[str], seeds: list[int]) -> pd.DataFrame:
     """Each activation − ReLU (:func:`versus`) on only ``seeds`` beside all seeds, one row per activation whose
-    verdict differs: ``challenger`` and, suffixed ``_fewer`` and ``_all``, diff_mean, ci_low, ci_high, p_adjusted
-    and verdict. Empty when ``seeds`` are all the table's seeds or some of them are missing from it.
-
-    A study that grew (here: from 3 seeds to 5) shows this way which of its earlier verdicts the new seeds
-    overturned; each half is Holm-corrected over its own comparisons."""
-    have = set(table.seed)
-    keep = ["challenger", "diff_mean", "ci_low", "ci_high", "p_adjusted", "verdict"]
-    columns = ["challenger"] + [f"{c}_{w}" for w in ("fewer", "all") for c in keep[1:]]
-    if not set(seeds) < have:
-        return pd.DataFrame(columns=columns)
-    fewer = versus(table[table.seed.isin(seeds)], "relu", names)[keep]
-    every = versus(table, "relu", names)[keep]
-    both = fewer.merge(every, on="challenger", suffixes=("_fewer", "_all"))
-    return both[both.verdict_fewer != both.verdict_all][columns].reset_index(drop=True)
+    verdict differs (:func:`verdict_tables.overturned`, keyed by ``challenger``). Empty when ``seeds`` are all the
+    table's seeds or some of them are missing from it. Each half is Holm-corrected over its own comparisons."""
+    if not set(seeds) < set(table.seed):
+        return verdict_tables.overturned(pd.DataFrame(), pd.DataFrame(), ["challenger"])
+    return verdict_tables.overturned(versus(table[table.seed.isin(seeds)], "relu", names),
+                                     versus(table, "relu", names), ["challenger"])
 
 
 def verdicts_on_fewer_seeds_text(changed: pd.DataFrame, seeds: list[int], all_seeds: list[int]) -> str:
-    """:func:`verdicts_on_fewer_seeds` in words: each overturned verdict with both intervals, that none was, or
-    that there is nothing to compare (``seeds`` not a strict subset of the study's ``all_seeds``)."""
-    fewer = f"seeds {', '.join(map(str, sorted(seeds)))}"
+    """:func:`verdicts_on_fewer_seeds` in words (:func:`verdict_tables.overturned_sentence`), or that there is
+    nothing to compare (``seeds`` not a strict subset of the study's ``all_seeds``)."""
+    fewer = f"seeds {seed_list(seeds)}"
     n_seeds = len(set(all_seeds))
     if not set(seeds) < set(all_seeds):
         return (f"No earlier verdicts to compare: `earlier_seeds` ({fewer}) are not a part of this study's "
                 f"{n_seeds} seeds.")
-    if changed.empty:
-        return f"Every verdict against ReLU on {fewer} alone is the same on all {n_seeds} seeds."
-    rows = [f"**{r.challenger}** − ReLU was *{r.verdict_fewer}* on {fewer} ({r.diff_mean_fewer:+.4f} "
-            f"[{r.ci_low_fewer:+.4f}, {r.ci_high_fewer:+.4f}], Holm p {r.p_adjusted_fewer:.3f}) and is "
-            f"*{r.verdict_all}* on all {n_seeds} ({r.diff_mean_all:+.4f} [{r.ci_low_all:+.4f}, "
-            f"{r.ci_high_all:+.4f}], Holm p {r.p_adjusted_all:.3f})" for r in changed.itertuples()]
-    return f"Verdicts the added seeds overturned: {'; '.join(rows)}."
+    return verdict_tables.overturned_sentence(changed, lambda r: f"{r.challenger} − ReLU", fewer,
+                                              f"all {n_seeds} seeds")
 
 
 def summary_glue(table: pd.DataFrame, summary: pd.DataFrame, best_fixed: str) -> dict:

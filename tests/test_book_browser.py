@@ -78,6 +78,26 @@ INSPECT = """async () => {
                    || t.getBoundingClientRect().right > column.right + 1)
       .map(t => `${(t.querySelector("tr") || t).innerText.replace(/\\s+/g, " ").trim().slice(0, 60)} `
                 + `(${Math.round(t.getBoundingClientRect().width)} px in ${t.parentElement.clientWidth})`),
+    // short words (12 characters or fewer, no hyphen or slash) that a Markdown table's cell breaks over two lines:
+    // a stylesheet rule meant for one table's long paths must not break "compile" in another
+    broken_words: (() => {
+      const out = [];
+      document.querySelectorAll("article table.table td").forEach(td => {
+        const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          if (n.parentElement.closest("code")) continue;
+          for (const m of n.data.matchAll(/[^\\s\\-–\\/]+/g)) {
+            if (m[0].length > 12) continue;
+            const range = document.createRange();
+            range.setStart(n, m.index); range.setEnd(n, m.index + m[0].length);
+            const rects = Array.from(range.getClientRects()).filter(r => r.width > 0);
+            const lines = new Set(rects.map(r => Math.round(r.top)));
+            if (lines.size > 1) out.push(m[0]);
+          }
+        }
+      });
+      return out;
+    })(),
     prose: prose,
     outputs: Array.from(document.querySelectorAll(".cell_output, .output")).map(e => e.innerText),
     tracebacks: document.querySelectorAll(".output.traceback, .output .ansi-red-fg").length,
@@ -193,6 +213,14 @@ def test_maths_and_markdown_tables_fit_the_column(seen, name, key):
     wide = seen[name][key]
     what, fix = TOO_WIDE[key]
     assert not wide, f"{name}: {len(wide)} {what} wider than the page's column: {wide[:3]}; {fix}"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", PAGES)
+def test_no_short_word_broken_in_a_table(seen, name):
+    broken = seen[name]["broken_words"]
+    assert not broken, (f"{name}: {len(broken)} short word(s) broken over two lines in Markdown tables, e.g. "
+                        f"{broken[:5]}; a word-breaking rule in book/style/mixact.css reaches a table it was not for")
 
 
 @pytest.mark.book

@@ -141,11 +141,7 @@ def main(argv=None) -> None:
     load_before = timing.start_measurement(parser, args, argv, __file__, readme_from_json)
     torch.set_num_threads(args.threads)
     shape, rounds, steps = ((4, 8, 16, 16), 2, 1) if args.quick else (tuple(args.shape), args.rounds, args.steps)
-    result = machine.result_header(load_before=load_before)
-    result["runs"].append(measure(shape, rounds, steps))
-    result["loaded"] = machine.result_loaded(result)
-    print(markdown(result))
-    timing.write_result(result, args.out, RESULTS, "profile-cpu", args.quick)
+    timing.finish_measurement(measure(shape, rounds, steps), load_before, markdown, args, RESULTS, "profile-cpu")
 
 
 if __name__ == "__main__":

@@ -151,11 +151,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     shapes, nets, rounds = (([(4, 8, 16, 16), (4, 8, 7, 7)], NETS[:1], 2) if args.quick
                             else (SHAPES, NETS, args.rounds))
-    result = machine.result_header(load_before=load_before)
-    result["runs"].append(measure(shapes, nets, rounds))
-    result["loaded"] = machine.result_loaded(result)
-    print(markdown(result))
-    timing.write_result(result, args.out, RESULTS, "pooling-cpu", args.quick)
+    timing.finish_measurement(measure(shapes, nets, rounds), load_before, markdown, args, RESULTS, "pooling-cpu")
 
 
 if __name__ == "__main__":

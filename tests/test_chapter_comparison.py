@@ -152,20 +152,18 @@ def test_verdicts_on_fewer_seeds_shows_what_the_added_seeds_overturned():
     final = {**FINAL, "prelu": [0.811, 0.82, 0.831, 0.786]}
     table = _table(final)
     names = ["relu", "elu", "prelu", "pau"]
-    changed = chapter.verdicts_on_fewer_seeds(table, names, [0, 1, 2])
+    changed, text = chapter.verdicts_on_fewer_seeds(table, names, [0, 1, 2])
     assert changed.challenger.tolist() == ["prelu"]
     row = changed.iloc[0]
     assert (row.verdict_fewer, row.verdict_all) == ("better", "inconclusive")
     assert row.diff_mean_fewer == pytest.approx(0.032 / 3) and row.diff_mean_all == pytest.approx(0.003)
-    text = chapter.verdicts_on_fewer_seeds_text(changed, [0, 1, 2], [0, 1, 2, 3])
     assert text.startswith("Verdicts the added seeds overturned: **prelu − ReLU** was *better* on seeds 0–2 "
                            "(+0.0107")
     assert "is *inconclusive* on all 4 seeds (+0.0030" in text
     # control: with FINAL's steady gain nothing is overturned, and the sentence says so
-    same = chapter.verdicts_on_fewer_seeds(_table(), names, [0, 1, 2])
-    assert same.empty and (chapter.verdicts_on_fewer_seeds_text(same, [0, 1, 2], [0, 1, 2, 3])
-                           == "Every verdict on seeds 0–2 alone is the same on all 4 seeds.")
+    same, same_text = chapter.verdicts_on_fewer_seeds(_table(), names, [0, 1, 2])
+    assert same.empty and same_text == "Every verdict on seeds 0–2 alone is the same on all 4 seeds."
     # seeds that are all of the table's, or not in it: nothing to compare, and the sentence says so
     for seeds in ([0, 1, 2, 3], [0, 7]):
-        assert chapter.verdicts_on_fewer_seeds(table, names, seeds).empty
-        assert chapter.verdicts_on_fewer_seeds_text(same, seeds, [0, 1, 2, 3]).startswith("No earlier verdicts")
+        none, none_text = chapter.verdicts_on_fewer_seeds(table, names, seeds)
+        assert none.empty and none_text.startswith("No earlier verdicts")

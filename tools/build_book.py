@@ -230,11 +230,12 @@ def stage_sources() -> None:
     print(message, flush=True)
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
     style = style_config()
+    static = [*sphinx.get("html_static_path", []), *settings.pop("html_static_path", []),
+              *style.pop("html_static_path", [])]
     sphinx.update(settings)
-    sphinx.update({k: v for k, v in style.items() if k != "html_static_path"})
-    sphinx["html_static_path"] = settings.get("html_static_path", []) + style.get("html_static_path", [])
-    if not sphinx["html_static_path"]:
-        del sphinx["html_static_path"]
+    sphinx.update(style)
+    if static:  # every folder Sphinx serves: _config.yml's own, the local MathJax's and the stylesheets'
+        sphinx["html_static_path"] = static
     text = "# staged by tools/build_book.py from ../../_config.yml\n" + yaml.safe_dump(config, sort_keys=False)
     if not (SRC / "_config.yml").exists() or (SRC / "_config.yml").read_text() != text:
         (SRC / "_config.yml").write_text(text)

@@ -35,7 +35,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .machine import (BUSY_EXIT, LOADED_CORES, QUIET_CHECK_SECONDS, CpuSample, any_loaded, check_before_measuring,
-                      cpu_sample, load_between, load_label, readme_refusal, restart_holding_freed_memory)
+                      cpu_sample, load_between, load_label, readme_refusal, restart_holding_freed_memory, result_header,
+                      result_loaded)
 
 
 # ------------------------------------------------------------------ timing
@@ -289,6 +290,20 @@ def start_measurement(parser: argparse.ArgumentParser, args: argparse.Namespace,
     if args.hold_freed_memory:
         restart_holding_freed_memory([script, *(sys.argv[1:] if argv is None else argv)])
     return check_before_measuring(args.require_quiet)
+
+
+def finish_measurement(run: dict, load_before: dict, markdown: Callable[[dict], str], args: argparse.Namespace,
+                       results: Path, name: str) -> dict:
+    """What a single-run benchmark script does with its one measured ``run``: wrap it in the result header with
+    the load reading from :func:`start_measurement`, mark it loaded or not, print its table (``markdown``) and
+    write ``<args.out>/<name>.json`` (not for ``--quick`` into ``results``, :func:`write_result`). Returns the
+    result."""
+    result = result_header(load_before=load_before)
+    result["runs"].append(run)
+    result["loaded"] = result_loaded(result)
+    print(markdown(result))
+    write_result(result, args.out, results, name, args.quick)
+    return result
 
 
 def ms_phrase(ms: float, ms_min: float | None, digits: int = 2) -> str:

@@ -146,26 +146,20 @@ def counts_text(versus_relu: pd.DataFrame, versus_fixed: pd.DataFrame, best_fixe
             f"{holm_counts(versus_fixed, f'learnable activations against {best_fixed}')}.")
 
 
-def verdicts_on_fewer_seeds(table: pd.DataFrame, names: list[str], seeds: list[int]) -> pd.DataFrame:
-    """Each activation − ReLU (:func:`versus`) on only ``seeds`` beside all seeds, one row per activation whose
-    verdict differs (:func:`verdict_tables.overturned`, keyed by ``challenger``). Empty when ``seeds`` are all the
-    table's seeds or some of them are missing from it. Each half is Holm-corrected over its own comparisons."""
+def verdicts_on_fewer_seeds(table: pd.DataFrame, names: list[str], seeds: list[int]) -> tuple[pd.DataFrame, str]:
+    """Each activation − ReLU (:func:`versus`) on only ``seeds`` beside all seeds: the rows whose verdict differs
+    (:func:`verdict_tables.overturned`, keyed by ``challenger``) and a sentence on them
+    (:func:`verdict_tables.overturned_sentence`). Each half is Holm-corrected over its own comparisons. When
+    ``seeds`` are not a strict subset of the table's, no rows, and the sentence says there is nothing to compare."""
+    fewer, n_seeds = f"seeds {seed_list(seeds)}", table.seed.nunique()
     if not set(seeds) < set(table.seed):
-        return verdict_tables.overturned(pd.DataFrame(), pd.DataFrame(), ["challenger"])
-    return verdict_tables.overturned(versus(table[table.seed.isin(seeds)], "relu", names),
-                                     versus(table, "relu", names), ["challenger"])
-
-
-def verdicts_on_fewer_seeds_text(changed: pd.DataFrame, seeds: list[int], all_seeds: list[int]) -> str:
-    """:func:`verdicts_on_fewer_seeds` in words (:func:`verdict_tables.overturned_sentence`), or that there is
-    nothing to compare (``seeds`` not a strict subset of the study's ``all_seeds``)."""
-    fewer = f"seeds {seed_list(seeds)}"
-    n_seeds = len(set(all_seeds))
-    if not set(seeds) < set(all_seeds):
-        return (f"No earlier verdicts to compare: `earlier_seeds` ({fewer}) are not a part of this study's "
+        return (verdict_tables.overturned(pd.DataFrame(), pd.DataFrame(), ["challenger"]),
+                f"No earlier verdicts to compare: `earlier_seeds` ({fewer}) are not a part of this study's "
                 f"{n_seeds} seeds.")
-    return verdict_tables.overturned_sentence(changed, lambda r: f"{r.challenger} − ReLU", fewer,
-                                              f"all {n_seeds} seeds")
+    changed = verdict_tables.overturned(versus(table[table.seed.isin(seeds)], "relu", names),
+                                        versus(table, "relu", names), ["challenger"])
+    return changed, verdict_tables.overturned_sentence(changed, lambda r: f"{r.challenger} − ReLU", fewer,
+                                                       f"all {n_seeds} seeds")
 
 
 def summary_glue(table: pd.DataFrame, summary: pd.DataFrame, best_fixed: str) -> dict:

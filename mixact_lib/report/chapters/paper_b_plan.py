@@ -33,8 +33,8 @@ def planned_family(table: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
 def all_seeds_check(table: pd.DataFrame, planned: pd.DataFrame,
                     seeds: list[int]) -> tuple[pd.DataFrame, str, str] | None:
     """The family on every seed of ``table``, a sentence to show above it and one on what the added seeds changed
-    (:func:`overturned_sentence`), or None when the
-    table has no seed beyond the plan's ``seeds``. ``planned``: :func:`planned_family`."""
+    (:func:`overturned_sentence`); None when the table has no seed beyond the plan's ``seeds``. ``planned``:
+    :func:`planned_family`."""
     added = sorted(set(table.seed) - set(seeds))
     if not added:
         return None

@@ -40,10 +40,11 @@ def committed_runs(root: str | Path) -> pd.DataFrame:
     runs = collect_summaries(Path(root))
     if not len(runs):
         return runs
-    home = [Path(f).relative_to(root).parts[0] for f in runs.folder]
-    runs = runs[runs.paper.isin(["a", "c"]) & (pd.Series(home, index=runs.index) == "paper_" + runs.paper)].copy()
+    parts = pd.Series([Path(f).relative_to(root).parts for f in runs.folder], index=runs.index)
+    keep = runs.paper.isin(["a", "c"]) & (parts.str[0] == "paper_" + runs.paper)
+    runs = runs[keep].copy()
     runs["norm"] = [reproduction.norm_of(k) if p == "a" else "" for p, k in zip(runs.paper, runs.activation_kwargs)]
-    runs["study"] = [Path(f).relative_to(root).parts[1] for f in runs.folder]
+    runs["study"] = parts[keep].str[1]
     return runs
 
 
